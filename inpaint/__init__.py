@@ -1,0 +1,22 @@
+"""GAN-prior image inpainting: fill a hole by searching a DCGAN's latent space (Yeh et al., 2017).
+
+    import inpaint
+    model = inpaint.load_model("checkpoints/fashion-mnist-32")   # or "user/repo@revision"
+    result = inpaint.complete(model, image, mask)                  # mask: True / white = hole
+    result.image.save("filled.png")
+"""
+
+from .complete import Completion, Progress, Settings, complete
+from .errors import InpaintError, ModelLoadError
+from .masks import PRESETS, from_editor, preset
+from .models import DCGAN
+
+__all__ = ["Completion", "DCGAN", "InpaintError", "ModelLoadError", "PRESETS", "Progress", "Settings",
+           "complete", "from_editor", "load_model", "preset"]
+
+
+def load_model(source, **kwargs) -> DCGAN:
+    """A checkpoint from a local folder or a Hub repo id (`user/name[@revision]`); see `inpaint.hub`."""
+    from .hub import load_model as _load
+
+    return _load(source, **kwargs)

@@ -1,0 +1,126 @@
+"""python -m inpaint --model SOURCE --image IMG|DIR (--mask MASK|DIR | --preset NAME) --out OUT|DIR
+
+Mask files: white (nonzero) = hole to fill. With --image a folder, every image in it is
+completed (the model is loaded once); --mask is then a folder of masks with the same file
+names, or one mask for all; --out is a folder and each result keeps its input's file name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .complete import Settings, complete
+from .errors import InpaintError
+from .imageio import IMAGE_SUFFIXES, read_image
+from .masks import PRESETS, from_image, preset
+
+DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "checkpoints" / "fashion-mnist-32")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    d = Settings()
+    p = argparse.ArgumentParser(prog="python -m inpaint", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint folder or Hub repo id user/name[@revision]")
+    p.add_argument("--image", required=True, help="an image file, or a folder of images")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--mask", help="mask image (white = hole), or a folder of same-named masks")
+    g.add_argument("--preset", choices=PRESETS, help="a preset mask instead of --mask")
+    p.add_argument("--out", required=True, help="output file, or a folder in batch mode")
+    p.add_argument("--iterations", type=int, default=d.iterations)
+    p.add_argument("--restarts", type=int, default=d.restarts)
+    p.add_argument("--lam", type=float, default=d.lam, help="weight of the perceptual loss")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    p.add_argument("--blend", choices=("poisson", "alpha", "none"), default=d.blend)
+    p.add_argument("--candidates", type=int, default=1,
+                   help="also save the N best distinct completions as OUT-1.png ... OUT-N.png")
+    p.add_argument("--paper", action="store_true", help="Yeh et al.'s settings (1000 iterations, 64 restarts)")
+    return p.parse_args(argv)
+
+
+def _jobs(args) -> list[tuple[Path, Path | None, Path]]:
+    """(image, mask or None for a preset, output) triples."""
+    image, out = Path(args.image), Path(args.out)
+    mask = Path(args.mask) if args.mask else None
+    if not image.exists():
+        raise InpaintError(f"{image}: no such file or folder")
+    if mask is not None and not mask.exists():
+        raise InpaintError(f"{mask}: no such file or folder")
+    if image.is_file():
+        if mask is not None and mask.is_dir():
+            mask = mask / image.name
+        if out.is_dir():
+            out = out / image.name
+        return [(image, mask, out)]
+    files = sorted(p for p in image.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InpaintError(f"{image}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+    if out.exists() and not out.is_dir():
+        raise InpaintError(f"{out}: must be a folder when --image is a folder")
+    return [(f, (mask / f.name if mask is not None and mask.is_dir() else mask), out / f.name) for f in files]
+
+
+def _output_path(path: Path) -> Path:
+    # the image's format follows the output's suffix; keep it lossless where it has none
+    return path if path.suffix else path.with_suffix(".png")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from .hub import load_model
+
+    try:
+        jobs = _jobs(args)
+        model = load_model(args.model, device=args.device or "auto")
+    except InpaintError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    base = Settings.paper() if args.paper else Settings()
+    settings = Settings(**{**base.__dict__, **({} if args.paper else dict(
+        iterations=args.iterations, restarts=args.restarts, lam=args.lam)),
+        "seed": args.seed, "blend": args.blend, "candidates": max(1, args.candidates)})
+    failed = 0
+    for image_path, mask_path, out_path in jobs:
+        bar = tqdm(total=settings.iterations, desc=image_path.name, unit="it", leave=len(jobs) == 1,
+                   file=sys.stderr, dynamic_ncols=True)
+
+        def on_progress(p, bar=bar):
+            bar.update(p.iteration - bar.n)
+            bar.set_postfix(loss=f"{p.loss:.3f}")
+
+        try:
+            image = read_image(image_path)
+            if mask_path is None:
+                hole = preset(args.preset, image.size, seed=args.seed)
+            else:
+                hole = from_image(read_image(mask_path))
+            result = complete(model, image, hole, settings, on_progress=on_progress, progress_every=5)
+            out_path = _output_path(out_path)
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            result.image.save(out_path)
+            for i, cand in enumerate(result.candidates[1: args.candidates] if args.candidates > 1 else [], 2):
+                cand.save(out_path.with_name(f"{out_path.stem}-{i}{out_path.suffix}"))
+            bar.set_postfix(loss=f"{result.losses[0]:.3f}", s=f"{result.seconds:.1f}")
+        except InpaintError as err:
+            failed += 1
+            bar.close()
+            print(f"error: {err}", file=sys.stderr)
+            continue
+        except OSError as err:  # e.g. an output folder we may not write
+            failed += 1
+            bar.close()
+            print(f"error: {out_path}: cannot write ({err.strerror or err})", file=sys.stderr)
+            continue
+        bar.close()
+    if len(jobs) > 1:
+        print(f"{len(jobs) - failed} of {len(jobs)} images completed into {args.out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

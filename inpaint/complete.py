@@ -1,0 +1,274 @@
+"""Semantic inpainting by latent optimization (Yeh et al., CVPR 2017).
+
+    z* = argmin_z  || W * M * (G(z) - y) ||_1  +  lam * -log D(G(z))
+
+K restarts are optimized side by side as one batch with Adam on z, z kept inside the
+prior after each step; G and D are frozen. The fill G(z*) is then blended into the hole
+of the original image at its full resolution.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import blend as blending
+from .device import autocast, default_threads, resolve_precision
+from .errors import InpaintError
+from .imageio import Fit, model_view, normalize, to_pil
+from .losses import contextual_loss, perceptual_loss
+from .masks import from_image, importance_weights, known_from_hole
+from .models import DCGAN
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How a completion is searched for. The defaults are this project's fast settings;
+    `Settings.paper()` gives the seed algorithm as published."""
+
+    iterations: int = 300       # Adam steps at most (early stopping usually ends sooner)
+    restarts: int = 16          # K random starts, optimized as one batch
+    init_pool: int = 8          # draw K * init_pool z's, start from the K whose G(z) best fits (1: plain)
+    lam: float = 0.003          # weight of the perceptual (adversarial) loss
+    lr: float = 0.05            # Adam step size on z
+    window: int = 7             # importance-weight window (pixels at model resolution)
+    weighted: bool = True       # Yeh et al.'s importance weights (False: plain masked L1)
+    context_floor: float = 0.1  # weight every known pixel gets on top of W, so far context counts
+    patience: int = 40          # stop when the best loss has not improved by 0.1% for this many steps
+    blend: str = "poisson"      # poisson | alpha | none
+    candidates: int = 8         # distinct candidates to return
+    seed: int = 0
+    device: str | None = None   # None: CUDA when present, else CPU
+    precision: str = "auto"     # auto: bf16 on CUDA / CPUs with bf16 hardware, else fp32
+    time_limit: float | None = None  # seconds; the best so far is returned when it runs out
+
+    @classmethod
+    def paper(cls, **overrides) -> "Settings":
+        """Yeh et al.'s settings: 1000 iterations, 64 restarts, lam 0.003, W, no early stop,
+        no blending, fp32."""
+        base = dict(iterations=1000, restarts=64, init_pool=1, lam=0.003, lr=0.01, weighted=True, context_floor=0.0,
+                    patience=0, blend="none", precision="fp32")
+        base.update(overrides)
+        return cls(**base)
+
+
+@dataclass
+class Progress:
+    """What `on_progress` receives every few iterations."""
+
+    iteration: int
+    total: int
+    loss: float                      # best loss so far
+    _fill: torch.Tensor = field(repr=False)
+    _image: torch.Tensor = field(repr=False)
+    _known: torch.Tensor = field(repr=False)
+
+    def preview(self) -> Image.Image:
+        """The best fill so far pasted into the input, at the model's resolution."""
+        return to_pil(self._known * self._image + (1 - self._known) * self._fill)
+
+
+@dataclass
+class Completion:
+    """The result of `complete`. Images are PIL, at the input's size unless said otherwise."""
+
+    image: Image.Image                  # the best completion, blended
+    candidates: list[Image.Image]       # distinct completions, best first, diverse ones early
+    losses: list[float]                 # the candidates' losses
+    raw: Image.Image                    # G(z) of the best, at the model's resolution
+    raw_candidates: list[Image.Image]   # G(z) of each candidate, model resolution
+    masked: Image.Image                 # what the model was asked to complete (model resolution)
+    iterations: int
+    seconds: float
+    history: list[float]                # best loss after each iteration
+    stopped_early: bool
+    device: str
+    precision: str
+
+
+def complete(
+    model: DCGAN,
+    image: Image.Image,
+    mask: Image.Image | np.ndarray,
+    settings: Settings | None = None,
+    on_progress: Callable[[Progress], bool | None] | None = None,
+    progress_every: int = 10,
+    **overrides,
+) -> Completion:
+    """Fill the hole of `image` with the model's best guess.
+
+    image: a PIL image of any size and mode. mask: a mask image or bool array of the
+    image's size, True / white = hole to fill (the one mask convention outside the engine).
+    settings: `Settings` (keyword `overrides` replace single fields). on_progress: called
+    every `progress_every` iterations with a `Progress`; return True from it to stop early
+    and get the best so far. Raises InpaintError for inputs a user can get wrong.
+    """
+    settings = settings or Settings()
+    if overrides:
+        settings = Settings(**{**settings.__dict__, **overrides})
+    _check(settings)
+    started = time.perf_counter()
+    image = normalize(image)
+    hole = from_image(mask) if not isinstance(mask, np.ndarray) or mask.dtype != bool else mask
+    if hole.shape != (image.height, image.width):
+        raise InpaintError(f"the mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
+                           f"{image.width}x{image.height}; they must be the same size")
+    if not hole.any():
+        raise InpaintError("the mask is empty: paint (or mark in white) the part of the image to fill")
+    if hole.all():
+        raise InpaintError("the mask covers the whole image: leave some of it for the model to match")
+
+    device = next(model.parameters()).device
+    if settings.device is not None and torch.device(settings.device) != device:
+        raise InpaintError(f"the model is on {device} but settings ask for {settings.device}; "
+                           "load it with load_model(..., device=...)")
+    precision = resolve_precision(settings.precision, device)
+    if device.type == "cpu" and torch.get_num_threads() != default_threads():
+        torch.set_num_threads(default_threads())
+
+    view = model_view(image, model.channels)
+    fit = Fit(image.size, model.resolution)
+    y, known = fit.inputs(view, hole)
+    inside = fit.inside()
+    y, known, inside = y.to(device), known.to(device), inside.to(device)
+    weights = known_from_hole(1 - known)  # M: 1 = known (soft where a model pixel is partly hole)
+    if settings.weighted:
+        weights = importance_weights(known, settings.window, hole=inside - known) + settings.context_floor * known
+    if not (known > 0).any():
+        raise InpaintError("too little of the image is left outside the hole for the model to match")
+
+    z, best_z, best_loss, history, stopped_early, it = _optimize(model, y, weights, settings, precision,
+                                                                 on_progress, progress_every, known, started)
+    with torch.no_grad(), autocast(device, precision):
+        fills = model.G(best_z).float()
+    order = _rank(best_loss.cpu(), fills.cpu(), (1 - known).cpu() * inside.cpu(), settings.candidates)
+
+    original = np.asarray(image.convert("RGB") if image.mode == "RGBA" else image, dtype=np.float64)
+    original = original.reshape(image.height, image.width, -1)
+    blended = []
+    for i in order:
+        fill = fit.undo(fills[i].cpu())
+        if fill.shape[2] != original.shape[2]:  # a greyscale model filling a colour image
+            fill = np.repeat(fill, original.shape[2], axis=2)
+        out = blending.blend(original, fill, hole, settings.blend)
+        blended.append(_restore_mode(out, image, hole))
+    masked = to_pil(y[0].cpu())  # the hole shows as mid-grey
+    return Completion(
+        image=blended[0], candidates=blended, losses=[float(best_loss[i]) for i in order],
+        raw=to_pil(fills[order[0]].cpu()), raw_candidates=[to_pil(fills[i].cpu()) for i in order],
+        masked=masked, iterations=it, seconds=time.perf_counter() - started, history=history,
+        stopped_early=stopped_early, device=str(device), precision=precision,
+    )
+
+
+def _check(s: Settings) -> None:
+    if not 1 <= s.iterations <= 100_000:
+        raise InpaintError(f"iterations must be between 1 and 100000, got {s.iterations}")
+    if not 1 <= s.restarts <= 4096:
+        raise InpaintError(f"restarts must be between 1 and 4096, got {s.restarts}")
+    if not 1 <= s.init_pool <= 1024:
+        raise InpaintError(f"init_pool must be between 1 and 1024, got {s.init_pool}")
+    if s.lam < 0 or s.lr <= 0 or s.window < 1:
+        raise InpaintError("lam must be >= 0, lr > 0 and window >= 1")
+    if s.blend not in blending.BLENDS + ("paste",):
+        raise InpaintError(f"unknown blend mode {s.blend!r}; choose one of {', '.join(blending.BLENDS)}")
+
+
+def _optimize(model, y, weights, s: Settings, precision, on_progress, progress_every, known, started):
+    device = y.device
+    z = _initial_z(model, y, weights, s, precision)
+    opt = torch.optim.Adam([z], lr=s.lr)
+    best_loss = torch.full((s.restarts,), float("inf"), device=device)
+    best_z = z.detach().clone()
+    history: list[float] = []
+    stale, record, stopped_early, it = 0, float("inf"), False, 0
+    for it in range(1, s.iterations + 1):
+        with autocast(device, precision):
+            generated = model.G(z)
+            logits = model.D(generated)
+        loss = contextual_loss(generated.float(), y, weights) + s.lam * perceptual_loss(logits.float())
+        with torch.no_grad():  # the loss belongs to the z before this step
+            better = loss < best_loss
+            best_loss = torch.where(better, loss, best_loss)
+            best_z[better] = z[better]
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        opt.step()
+        model.project_z(z.data)
+
+        current = float(best_loss.min())
+        history.append(current)
+        if current < record * (1 - 1e-3):
+            record, stale = current, 0
+        else:
+            stale += 1
+        stop = False
+        if on_progress is not None and (it % progress_every == 0 or it == s.iterations):
+            i = int(best_loss.argmin())
+            with torch.no_grad(), autocast(device, precision):
+                fill = model.G(best_z[i: i + 1]).float()
+            stop = bool(on_progress(Progress(it, s.iterations, current, fill[0].cpu(), y[0].cpu(), known[0].cpu())))
+        if s.patience and stale >= s.patience:
+            stopped_early = True
+            break
+        if stop or (s.time_limit is not None and time.perf_counter() - started > s.time_limit):
+            stopped_early = True
+            break
+    return z, best_z, best_loss, history, stopped_early, it
+
+
+def _initial_z(model, y, weights, s: Settings, precision) -> torch.Tensor:
+    """K starting points: the best-fitting K of K * init_pool draws from the prior.
+
+    Scoring a draw costs one forward pass of G (no D, no gradients), about a sixth of an
+    optimization step per z, and starting near the data saves many more steps than that.
+    """
+    device = y.device
+    pool = model.sample_z(s.restarts * max(1, s.init_pool), torch.Generator().manual_seed(s.seed), device)
+    if s.init_pool > 1:
+        with torch.no_grad(), autocast(device, precision):
+            fits = torch.cat([contextual_loss(model.G(chunk).float(), y, weights) for chunk in pool.split(256)])
+        pool = pool[torch.argsort(fits)[: s.restarts]]
+    return pool.clone().requires_grad_(True)
+
+
+def _rank(losses: torch.Tensor, fills: torch.Tensor, hole: torch.Tensor, n: int,
+          near: float = 0.15, same: float = 0.02) -> list[int]:
+    """Indices of up to n distinct candidates: the best first; among those whose loss is within
+    `near` (relative) of the best, the most different fills next (farthest-point order on the
+    hole's pixels); then the rest by loss. Fills that differ by less than `same` (mean absolute
+    difference in the hole, [-1, 1] scale) from one already chosen are dropped as duplicates."""
+    order = torch.argsort(losses).tolist()
+    flat = (fills * hole).flatten(1)
+    area = hole.sum().clamp_min(1) * fills.shape[1]
+    dist = torch.cdist(flat, flat, p=1) / area
+    best = float(losses[order[0]])
+    pool = [i for i in order if float(losses[i]) <= best + abs(best) * near]
+    chosen = [order[0]]
+    while len(chosen) < n:
+        rest = [i for i in pool if i not in chosen and float(dist[i, chosen].min()) >= same]
+        if not rest:
+            break
+        chosen.append(max(rest, key=lambda i: float(dist[i, chosen].min())))
+    for i in order:
+        if len(chosen) >= n:
+            break
+        if i not in chosen and float(dist[i, chosen].min()) >= same:
+            chosen.append(i)
+    return chosen
+
+
+def _restore_mode(out: np.ndarray, image: Image.Image, hole: np.ndarray) -> Image.Image:
+    """uint8 H x W x C -> PIL in the (normalized) input's mode; RGBA keeps its alpha, and
+    the filled hole becomes opaque."""
+    if image.mode == "L":
+        return Image.fromarray(out[..., 0] if out.ndim == 3 else out, "L")
+    rgb = Image.fromarray(out[..., :3] if out.shape[2] >= 3 else np.repeat(out, 3, axis=2), "RGB")
+    if image.mode == "RGBA":
+        rgb.putalpha(Image.fromarray(np.where(hole, 255, np.asarray(image.getchannel("A"))).astype(np.uint8)))
+    return rgb

@@ -1,0 +1,435 @@
+"""Load a DCGAN checkpoint from a local folder or a Hugging Face Hub repo.
+
+A checkpoint is a folder (or a Hub repo) holding `config.json` (the `DCGAN` keyword
+arguments), `model.safetensors` (the full state dict, floats stored in fp16) and, optionally,
+`README.md` (the model card). `load_model` returns the model in eval mode, frozen, in fp32.
+
+Hub downloads go through `huggingface_hub.hf_hub_download` into the normal HF cache, so
+`HF_ENDPOINT`, `HF_TOKEN`, `HF_HOME`/`HF_HUB_CACHE` and `HF_HUB_OFFLINE` work as usual (note
+that huggingface_hub reads most of them once, when it is imported). Every failure is a
+`ModelLoadError` whose message names the source and the cause.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import ModelLoadError
+from .models import DCGAN
+
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "load_model", "clear_cache"]
+
+log = logging.getLogger(__name__)
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+CARD_NAME = "README.md"
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+# The DCGAN keyword arguments a config.json may hold, with their defaults (which give the types).
+_CONFIG_FIELDS = {
+    name: p.default for name, p in inspect.signature(DCGAN.__init__).parameters.items() if name != "self"
+}
+
+_cache: dict[tuple, DCGAN] = {}
+_cache_lock = threading.Lock()
+_key_locks: dict[tuple, threading.Lock] = {}
+
+
+def load_model(
+    source: str | os.PathLike,
+    *,
+    device: torch.device | str | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> DCGAN:
+    """A `DCGAN` from a checkpoint folder or a Hub repo id, ready for inference.
+
+    `source`: an existing folder, or a Hub repo id `user/name` with an optional `@revision`
+    (a branch, tag or commit sha; `revision=` says the same). `device`: where to put the
+    model (default the CPU; "auto" picks CUDA when present). `token` and `cache_dir` are
+    passed to huggingface_hub (by default it uses `HF_TOKEN` and the normal HF cache).
+
+    The model is in eval mode with `requires_grad` off, in fp32. It is loaded once per
+    (source, revision, device) in this process and then shared: do not modify it in place
+    (see `clear_cache`). Raises `ModelLoadError` for anything that goes wrong.
+    """
+    spec = _parse_source(source, revision)
+    dev = _resolve_device(device, spec)
+    key = (*spec.key(), str(dev))
+    with _cache_lock:
+        model = _cache.get(key)
+        if model is not None:
+            return model
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:  # one load per key at a time; others wait for it and share the result
+        with _cache_lock:
+            model = _cache.get(key)
+        if model is None:
+            model = _load(spec, dev, token, cache_dir)
+            with _cache_lock:
+                _cache[key] = model
+    return model
+
+
+def clear_cache() -> None:
+    """Forget the models `load_model` has loaded in this process (the HF disk cache stays)."""
+    with _cache_lock:
+        _cache.clear()
+        _key_locks.clear()
+
+
+# --- where the checkpoint comes from ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    label: str  # what to call it in messages: "model folder 'x'" or "Hub repo 'user/name'"
+    name: str  # what the user gave: the folder, or "user/name[@revision]"
+    folder: Path | None = None  # a local folder, or
+    repo_id: str | None = None  # a Hub repo id
+    revision: str | None = None
+
+    def key(self) -> tuple:
+        if self.folder is not None:
+            folder = self.folder.resolve()
+            return ("local", str(folder), _stamp(folder))  # a re-exported folder is loaded again
+        from huggingface_hub import constants
+
+        return ("hub", constants.ENDPOINT, self.repo_id, self.revision or "main")
+
+
+def _stamp(folder: Path) -> tuple:
+    stamp = []
+    for name in (CONFIG_NAME, WEIGHTS_NAME):
+        try:
+            st = (folder / name).stat()
+            stamp.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            stamp.append(None)
+    return tuple(stamp)
+
+
+def _parse_source(source, revision: str | None) -> _Source:
+    if isinstance(source, os.PathLike):
+        folder = Path(source).expanduser()
+        if revision is not None:
+            raise ModelLoadError(f"model '{folder}': a revision only applies to Hub repos, not to a local folder",
+                                 source=str(folder))
+        return _Source(label=f"model folder '{folder}'", name=str(folder), folder=folder)
+    if not isinstance(source, str):
+        raise ModelLoadError(f"the model source must be a folder or a Hub repo id like 'user/name', "
+                             f"got {type(source).__name__}")
+    text = source.strip()
+    if not text:
+        raise ModelLoadError("no model given: name a checkpoint folder or a Hub repo id like 'user/name'")
+    path = Path(text).expanduser()
+    if path.exists():
+        if revision is not None:
+            raise ModelLoadError(f"model '{text}': a revision only applies to Hub repos, not to a local folder",
+                                 source=text)
+        return _Source(label=f"model folder '{text}'", name=text, folder=path)
+
+    repo_id, at, rev = text.partition("@")
+    if at:
+        if not rev:
+            raise ModelLoadError(f"model '{text}': nothing after '@'; write 'user/name@revision'", source=text)
+        if revision is not None and revision != rev:
+            raise ModelLoadError(f"model '{text}' names revision '{rev}' but revision='{revision}' was also given",
+                                 source=text)
+        revision = rev
+    if _looks_like_repo_id(repo_id):
+        name = repo_id if revision is None else f"{repo_id}@{revision}"
+        return _Source(label=f"Hub repo '{repo_id}'", name=name, repo_id=repo_id, revision=revision)
+    hint = "" if os.path.isabs(text) or text.startswith((".", "~")) else " (nor a Hub repo id like 'user/name')"
+    raise ModelLoadError(f"model folder '{text}' does not exist{hint}", source=text)
+
+
+def _looks_like_repo_id(text: str) -> bool:
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if text.count("/") != 1 or text.startswith((".", "~")) or text.endswith("/"):
+        return False
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
+
+
+def _resolve_device(device, spec: _Source) -> torch.device:
+    if device is None:
+        return torch.device("cpu")
+    if isinstance(device, str) and device.strip().lower() == "auto":
+        from .device import pick_device
+
+        return pick_device("auto")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise ModelLoadError(f"cannot load {spec.label}: unknown device {device!r} (use 'cpu', 'cuda', "
+                             f"'cuda:1' or 'auto')", source=spec.name) from err
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"cannot load {spec.label} on {dev}: this machine (or this PyTorch build) has no "
+                             f"CUDA; use device='cpu' or 'auto'", source=spec.name)
+    return dev
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def _load(spec: _Source, device: torch.device, token, cache_dir) -> DCGAN:
+    if spec.folder is not None:
+        folder = spec.folder
+        if not folder.exists():
+            raise ModelLoadError(f"{spec.label} does not exist", source=spec.name)
+        if not folder.is_dir():
+            raise ModelLoadError(f"{spec.label} is a file, not a folder: give the folder that holds "
+                                 f"{CONFIG_NAME} and {WEIGHTS_NAME}", source=spec.name)
+        missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (folder / name).is_file()]
+        if missing:
+            raise ModelLoadError(f"{spec.label} is not a checkpoint: it lacks {' and '.join(missing)}",
+                                 source=spec.name)
+    else:
+        folder = _download(spec, token, cache_dir)
+
+    model = _build(folder / CONFIG_NAME, folder / WEIGHTS_NAME, spec)
+    try:
+        model = model.to(device)
+    except (RuntimeError, AssertionError) as err:
+        raise ModelLoadError(f"cannot put {spec.label} on {device}: {err}", source=spec.name) from err
+    model.source = spec.name  # what it was loaded from, for display
+    model.checkpoint_dir = folder  # config.json, model.safetensors and (if any) README.md
+    return model
+
+
+def _build(config_path: Path, weights_path: Path, spec: _Source) -> DCGAN:
+    """config.json + model.safetensors -> a frozen fp32 DCGAN on the CPU."""
+    config = _read_config(config_path, spec)
+    try:
+        with torch.device("meta"):  # no memory and no init until the weights are known to fit
+            model = DCGAN(**config)
+    except (ValueError, TypeError) as err:
+        raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} is invalid: {err}", source=spec.name) from err
+    state = _read_weights(weights_path, spec)
+    expected = model.state_dict()
+    _check_weights(expected, state, config, spec)
+    state = {k: v.to(dtype=expected[k].dtype, copy=True) for k, v in state.items()}  # fp16 -> fp32
+    try:
+        model.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as err:  # _check_weights should have caught it; keep the promise anyway
+        raise ModelLoadError(f"the weights of {spec.label} do not fit its {CONFIG_NAME}: {err}",
+                             source=spec.name) from err
+    model.eval().requires_grad_(False)
+    return model
+
+
+def _read_config(path: Path, spec: _Source) -> dict:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} is not valid JSON ({err.msg} at line {err.lineno}, "
+                             f"column {err.colno})", source=spec.name) from err
+    except UnicodeDecodeError as err:
+        raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} is not valid JSON (not UTF-8 text)",
+                             source=spec.name) from err
+    except OSError as err:
+        raise ModelLoadError(f"cannot read {CONFIG_NAME} of {spec.label}: {err.strerror or err}",
+                             source=spec.name) from err
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} must hold a JSON object of model settings, "
+                             f"got {type(config).__name__}", source=spec.name)
+    unknown = sorted(set(config) - set(_CONFIG_FIELDS))
+    if unknown:
+        raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} has unknown key(s) {', '.join(map(repr, unknown))}; "
+                             f"known keys: {', '.join(_CONFIG_FIELDS)}", source=spec.name)
+    for key, value in config.items():
+        kind = type(_CONFIG_FIELDS[key])
+        if kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1 << 16
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            want = "a positive whole number" if kind is int else "a string"
+            raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} is invalid: {key!r} must be {want}, got {value!r}",
+                                 source=spec.name)
+    return config
+
+
+def _read_weights(path: Path, spec: _Source) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except OSError as err:
+        raise ModelLoadError(f"cannot read {WEIGHTS_NAME} of {spec.label}: {err.strerror or err}",
+                             source=spec.name) from err
+    except Exception as err:  # SafetensorError and friends: truncated, not safetensors, bad header
+        hint = ("delete it from the HF cache to download it again" if "snapshots" in path.parts
+                else "export or copy it again")
+        raise ModelLoadError(f"{WEIGHTS_NAME} of {spec.label} is corrupt or truncated ({err}); {hint} ({path})",
+                             source=spec.name) from err
+
+
+def _check_weights(expected: dict, state: dict, config: dict, spec: _Source) -> None:
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [f"{k} is {_shape(state[k])} in the file but {_shape(expected[k])} for the config"
+              for k in expected if k in state and state[k].shape != expected[k].shape]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {_some(missing)}")
+    if unexpected:
+        problems.append(f"unexpected keys {_some(unexpected)}")
+    if shapes:
+        problems.append(f"shape mismatch: {_some(shapes, quote=False)}")
+    if problems:
+        settings = ", ".join(f"{k}={v}" for k, v in config.items() if k != "dataset")
+        raise ModelLoadError(f"the weights in {WEIGHTS_NAME} of {spec.label} do not match its {CONFIG_NAME} "
+                             f"({settings or 'defaults'}): {'; '.join(problems)}", source=spec.name)
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "x".join(map(str, t.shape)) or "a scalar"
+
+
+def _some(items: list[str], n: int = 4, quote: bool = True) -> str:
+    shown = [repr(i) if quote else i for i in items[:n]]
+    more = f" and {len(items) - n} more" if len(items) > n else ""
+    return ", ".join(shown) + more
+
+
+# --- the Hub --------------------------------------------------------------------------------------
+
+
+def _download(spec: _Source, token, cache_dir) -> Path:
+    """Fetch config.json, model.safetensors and README.md (if any) of one commit; their folder."""
+    from huggingface_hub import hf_hub_download
+
+    revision = spec.revision
+    paths = {}
+    for name in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME):
+        try:
+            paths[name] = Path(hf_hub_download(spec.repo_id, name, revision=revision, token=token,
+                                               cache_dir=cache_dir, library_name="gan-inpaint"))
+        except Exception as err:
+            if name == CARD_NAME:  # the card is optional
+                log.info("no model card for %s: %s", spec.label, err)
+                continue
+            raise _hub_error(err, spec, name, token, cache_dir) from err
+        commit = paths[name].parent.name
+        if _COMMIT.fullmatch(commit):
+            revision = commit  # the rest from the same commit, even if the branch moves meanwhile
+    folder = paths[CONFIG_NAME].parent
+    if paths[WEIGHTS_NAME].parent != folder:  # not the case with the normal cache layout
+        raise ModelLoadError(f"{spec.label}: {CONFIG_NAME} and {WEIGHTS_NAME} came from different commits; "
+                             f"try again", source=spec.name)
+    return folder
+
+
+def _hub_error(err: Exception, spec: _Source, filename: str, token, cache_dir) -> ModelLoadError:
+    """A ModelLoadError with a plain-words message for a failed hf_hub_download."""
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        FileMetadataError,
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    repo, rev = spec.repo_id, spec.revision
+    where = f"Hub repo '{repo}'" + (f" at revision '{rev}'" if rev else "")
+    endpoint = constants.ENDPOINT
+    # a mistyped relative folder ("runs/mnist") looks like a repo id too
+    no_folder = f" (and there is no local folder '{repo}' either)" if filename == CONFIG_NAME else ""
+    has_token = bool(token or os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+                     or os.path.isfile(constants.HF_TOKEN_PATH))
+
+    def make(message: str) -> ModelLoadError:
+        return ModelLoadError(message, source=spec.name)
+
+    def needs_token(status: int | None) -> ModelLoadError:
+        code = f" (the Hub answered HTTP {status})" if status else ""
+        if has_token:
+            return make(f"{where} refused the token: the repo is gated or private and this token has no access "
+                        f"to it; accept its terms on the Hub or set HF_TOKEN to a token that has access{code}")
+        return make(f"{where} is gated or private and needs a token: set HF_TOKEN (or pass token=) to a "
+                    f"Hugging Face token with access to it{code}")
+
+    def from_http(e: HfHubHTTPError) -> ModelLoadError:
+        status = e.response.status_code if e.response is not None else None
+        if isinstance(e, RevisionNotFoundError):
+            return make(f"revision '{rev or 'main'}' not found in Hub repo '{repo}' (check the branch, tag or "
+                        f"commit after '@')")
+        if isinstance(e, RemoteEntryNotFoundError):
+            return make(f"{where} has no {filename}: a checkpoint needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+        if isinstance(e, GatedRepoError) or status in (401, 403):
+            return needs_token(status)
+        if isinstance(e, RepositoryNotFoundError) or status == 404:
+            return make(f"Hub repo '{repo}' not found at {endpoint}{no_folder}: check the name; if it is private, "
+                        f"set HF_TOKEN")
+        if status == 429:
+            return make(f"the Hub at {endpoint} is rate-limiting requests (HTTP 429) while fetching {filename} "
+                        f"of {where}; wait a little and try again")
+        if status is not None and status >= 500:
+            return make(f"the Hub at {endpoint} had a server error (HTTP {status}) while fetching {filename} of "
+                        f"{where}, and it is not in the cache; try again later")
+        return make(f"the Hub at {endpoint} answered HTTP {status} while fetching {filename} of {where}")
+
+    chain, seen, e = [], set(), err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+
+    def first(kind):
+        return next((x for x in chain if isinstance(x, kind)), None)
+
+    if isinstance(err, HFValidationError):
+        return make(f"'{repo}' is not a valid Hub repo id: {err}")
+    if isinstance(err, HfHubHTTPError):
+        return from_http(err)
+    if first(OfflineModeIsEnabled) is not None or (isinstance(err, LocalEntryNotFoundError)
+                                                   and constants.is_offline_mode()):
+        cache = cache_dir or constants.HF_HUB_CACHE
+        return make(f"HF_HUB_OFFLINE is set and {filename} of {where} is not in the cache ({cache}); "
+                    f"download it once online or unset HF_HUB_OFFLINE{no_folder}")
+    http_error = first(HfHubHTTPError)
+    if http_error is not None:  # e.g. a 5xx, after retries, wrapped in LocalEntryNotFoundError
+        return from_http(http_error)
+    if first(httpx2.TimeoutException) is not None:
+        return make(f"timed out talking to the Hub at {endpoint} while fetching {filename} of {where}, and it "
+                    f"is not in the cache; check the network (HF_HUB_ETAG_TIMEOUT and HF_HUB_DOWNLOAD_TIMEOUT "
+                    f"set the limits)")
+    if first(httpx2.RemoteProtocolError) is not None or (
+            isinstance(err, OSError) and "Consistency check failed" in str(err)):
+        return make(f"the download of {filename} of {where} was cut off (the connection closed before the whole "
+                    f"file arrived); try again")
+    if first(httpx2.ConnectError) is not None or first(httpx2.NetworkError) is not None:
+        return make(f"cannot reach the Hub at {endpoint} (no network, or connection refused) to fetch {filename} "
+                    f"of {where}, and it is not in the cache{no_folder}")
+    if first(FileMetadataError) is not None:
+        return make(f"{endpoint} did not answer like a Hugging Face Hub while fetching {filename} of {where} "
+                    f"(is HF_ENDPOINT right? a proxy in the way?): {err}")
+    if isinstance(err, LocalEntryNotFoundError):
+        return make(f"could not fetch {filename} of {where} from {endpoint}, and it is not in the cache: {err}")
+    if isinstance(err, OSError):
+        cache = cache_dir or constants.HF_HUB_CACHE
+        return make(f"could not store {filename} of {where} in the cache {cache}: {err.strerror or err}")
+    return make(f"could not download {filename} of {where}: {type(err).__name__}: {err}")

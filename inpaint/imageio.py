@@ -1,0 +1,161 @@
+"""Image conversions and grids: the one place images enter and leave the engine.
+
+Engine tensors are N x C x H x W float in [-1, 1]; PIL images and uint8 arrays are what
+users and files have.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def to_tensor(images) -> torch.Tensor:
+    """uint8 tensor/array (N x C x H x W or H x W x C) or PIL image -> float N x C x H x W in [-1, 1]."""
+    if isinstance(images, Image.Image):
+        arr = np.asarray(images)
+        images = torch.from_numpy(arr.copy()).reshape(arr.shape[0], arr.shape[1], -1).permute(2, 0, 1)[None]
+    elif isinstance(images, np.ndarray):
+        images = torch.from_numpy(images.copy())
+    return images.float().div(127.5).sub(1)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float in [-1, 1] -> uint8 [0, 255], same shape."""
+    return images.detach().float().add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """One image C x H x W (or 1 x C x H x W) in [-1, 1] -> PIL "L" or "RGB"."""
+    if image.dim() == 4:
+        image = image[0]
+    arr = to_uint8(image).permute(1, 2, 0).numpy()
+    return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+
+
+def grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, scale: int = 1) -> Image.Image:
+    """N x C x H x W in [-1, 1] -> one PIL image, `nrow` per row (default: square), white gutters."""
+    n, c, h, w = images.shape
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    canvas = torch.ones(c, rows * (h + pad) + pad, nrow * (w + pad) + pad)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        canvas[:, pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = images[i]
+    img = to_pil(canvas)
+    if scale != 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    return img
+
+
+# --- Reading user images -----------------------------------------------------------------
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+Image.MAX_IMAGE_PIXELS = 64_000_000  # a decompression bomb past this is refused, not decoded
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+
+
+def normalize(img: Image.Image) -> Image.Image:
+    """Any PIL image -> "RGB", "RGBA" or "L", 8 bits, upright (EXIF orientation applied).
+
+    16-bit and 32-bit greyscale are scaled to 8 bits by their own range; palette images
+    keep their transparency as alpha; CMYK and other modes become RGB.
+    """
+    from PIL import ImageOps
+
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
+        pass
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        return Image.fromarray((arr.clip(0, hi) / hi * 255).round().astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        return img.convert("RGBA")
+    if img.mode in ("L", "1"):
+        return img.convert("L")
+    return img.convert("RGB")
+
+
+def read_image(path) -> Image.Image:
+    """Read an image file safely (see `normalize`); InpaintError with a plain message if it can't."""
+    from .errors import InpaintError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return normalize(img)
+    except FileNotFoundError as err:
+        raise InpaintError(f"{path}: no such file") from err
+    except Image.DecompressionBombError as err:
+        raise InpaintError(f"{path}: image is too large (over {MAX_PIXELS:,} pixels)") from err
+    except (OSError, ValueError, SyntaxError) as err:
+        raise InpaintError(f"{path}: not a readable image ({err})") from err
+
+
+def model_view(img: Image.Image, channels: int) -> Image.Image:
+    """The image as the model sees it: "L" or "RGB", alpha composited onto white."""
+    if img.mode == "RGBA":
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, img).convert("RGB")
+    return img.convert("L" if channels == 1 else "RGB")
+
+
+class Fit:
+    """Letterbox an image of any size into the model's R x R square, and undo it.
+
+    The whole image is scaled to fit (aspect kept) and centred; the padding is neither
+    known nor hole: it gets weight 0 in the loss.
+    """
+
+    def __init__(self, size: tuple[int, int], resolution: int):
+        w, h = size
+        self.size, self.resolution = size, resolution
+        scale = resolution / max(w, h)
+        self.inner = (max(1, round(w * scale)), max(1, round(h * scale)))
+        self.offset = ((resolution - self.inner[0]) // 2, (resolution - self.inner[1]) // 2)
+
+    def inputs(self, img: Image.Image, hole: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(y 1 x C x R x R in [-1, 1], known 1 x 1 x R x R in [0, 1]) for the model.
+
+        Downscaling averages only the known pixels of each cell, and a cell's `known` is the
+        fraction of its pixels that are known, so hole content never leaks into y and a
+        fine-grained mask (random pixels) stays a partial mask at the model's size.
+        Padding has known = 0.
+        """
+        arr = np.asarray(img, dtype=np.float32).reshape(img.height, img.width, -1)
+        keep = (~hole).astype(np.float32)
+        w, h = self.inner
+        if w >= img.width and h >= img.height:  # upscaling: smooth image, sharp mask
+            small = np.stack([np.asarray(Image.fromarray(arr[..., c]).resize((w, h), Image.BICUBIC))
+                              for c in range(arr.shape[2])], -1)
+            known = np.asarray(Image.fromarray(keep).resize((w, h), Image.NEAREST))
+        else:
+            known = np.asarray(Image.fromarray(keep).resize((w, h), Image.BOX))
+            small = np.stack([np.asarray(Image.fromarray(arr[..., c] * keep).resize((w, h), Image.BOX))
+                              for c in range(arr.shape[2])], -1) / np.maximum(known, 1e-6)[..., None]
+        y = torch.zeros(1, arr.shape[2], self.resolution, self.resolution)
+        m = torch.zeros(1, 1, self.resolution, self.resolution)
+        x0, y0 = self.offset
+        y[0, :, y0: y0 + h, x0: x0 + w] = torch.from_numpy(small.clip(0, 255)).permute(2, 0, 1) / 127.5 - 1
+        m[0, 0, y0: y0 + h, x0: x0 + w] = torch.from_numpy(known.clip(0, 1).copy())
+        return y * m, m
+
+    def inside(self) -> torch.Tensor:
+        """1 x 1 x R x R: 1 where the image is, 0 on the padding."""
+        out = torch.zeros(1, 1, self.resolution, self.resolution)
+        x, y = self.offset
+        out[:, :, y: y + self.inner[1], x: x + self.inner[0]] = 1
+        return out
+
+    def undo(self, fill: torch.Tensor) -> np.ndarray:
+        """C x R x R in [-1, 1] -> float H x W x C in [0, 255] at the original size."""
+        x, y = self.offset
+        crop = fill[:, y: y + self.inner[1], x: x + self.inner[0]]
+        big = torch.nn.functional.interpolate(crop[None].float(), size=(self.size[1], self.size[0]),
+                                              mode="bicubic", align_corners=False)[0]
+        return big.add(1).mul(127.5).clamp(0, 255).permute(1, 2, 0).numpy()

@@ -1,0 +1,316 @@
+"""The completion engine on tiny models: shapes, masks, invariants, determinism, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import inpaint
+from inpaint import InpaintError, Settings, complete, preset
+from inpaint.blend import blend
+from inpaint.imageio import Fit, normalize, read_image
+from inpaint.masks import from_editor, from_image, importance_weights, known_from_hole
+from inpaint.models import DCGAN, Discriminator, Generator, weights_init
+
+FAST = Settings(iterations=15, restarts=4, init_pool=2, candidates=3, patience=0)
+
+
+@pytest.fixture(scope="module")
+def grey(tiny_checkpoints):
+    return inpaint.load_model(tiny_checkpoints["tiny-grey"])
+
+
+@pytest.fixture(scope="module")
+def rgb(tiny_checkpoints):
+    return inpaint.load_model(tiny_checkpoints["tiny-rgb"])
+
+
+def photo(w=40, h=30, mode="RGB", seed=0):
+    """A smooth random image of the given size and mode."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
+    img = Image.fromarray(small).resize((w, h), Image.BICUBIC)
+    return img.convert(mode)
+
+
+# --- models ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("resolution,channels", [(8, 1), (16, 3), (32, 1), (64, 3)])
+def test_generator_and_discriminator_shapes(resolution, channels):
+    G, D = Generator(resolution, channels, z_dim=8, ngf=4), Discriminator(resolution, channels, ndf=4)
+    x = G(torch.randn(5, 8))
+    assert x.shape == (5, channels, resolution, resolution)
+    assert x.min() >= -1 and x.max() <= 1
+    assert D(x).shape == (5,)
+
+
+@pytest.mark.parametrize("resolution", [7, 12, 4, 48])
+def test_resolution_must_be_a_power_of_two(resolution):
+    with pytest.raises(ValueError, match="power of two"):
+        Generator(resolution)
+
+
+def test_checkpoint_round_trip_through_the_hub_mixin(tmp_path):
+    torch.manual_seed(0)
+    model = DCGAN(resolution=16, channels=3, z_dim=8, ngf=4, ndf=4, prior="uniform", dataset="x").apply(weights_init)
+    model.save_pretrained(tmp_path)
+    again = DCGAN.from_pretrained(tmp_path)
+    assert again.config == model.config and again.config["prior"] == "uniform"
+    z = model.sample_z(3, torch.Generator().manual_seed(1))
+    model.eval(), again.eval()
+    assert torch.equal(model.G(z), again.G(z))
+
+
+@pytest.mark.parametrize("prior", ["gaussian", "uniform"])
+def test_project_z_keeps_z_in_the_prior(prior):
+    model = DCGAN(resolution=8, z_dim=16, ngf=4, ndf=4, prior=prior)
+    z = torch.randn(10, 16) * 10
+    model.project_z(z)
+    if prior == "uniform":
+        assert z.abs().max() <= 1
+    else:
+        assert z.norm(dim=1).max() <= 4 + 1e-5  # sqrt(16)
+    inside = model.sample_z(4, torch.Generator().manual_seed(0)) * 0.1
+    assert torch.equal(model.project_z(inside.clone()), inside)
+
+
+# --- masks -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", inpaint.PRESETS)
+def test_presets_have_the_image_size_and_leave_something_known(name):
+    hole = preset(name, (50, 30), seed=3)
+    assert hole.shape == (30, 50) and hole.dtype == bool
+    assert 0 < hole.mean() < 1
+
+
+def test_preset_regions():
+    c = preset("center", (8, 8))
+    assert c[2:6, 2:6].all() and c.sum() == 16
+    assert preset("left", (8, 4))[:, :4].all() and not preset("left", (8, 4))[:, 4:].any()
+    assert preset("top", (4, 8))[:4].all() and not preset("top", (4, 8))[4:].any()
+    assert abs(preset("random", (200, 200), fraction=0.3).mean() - 0.3) < 0.02
+
+
+def test_strokes_are_seeded():
+    a, b, c = (preset("strokes", (64, 64), seed=s) for s in (1, 1, 2))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert 0.15 < a.mean() < 0.6
+
+
+def test_unknown_preset_is_a_clear_error():
+    with pytest.raises(InpaintError, match="unknown mask preset"):
+        preset("circle", (8, 8))
+
+
+def test_mask_images_white_is_hole():
+    arr = np.zeros((6, 6), np.uint8)
+    arr[1:3, 2:5] = 255
+    assert np.array_equal(from_image(Image.fromarray(arr)), arr > 0)
+    rgba = np.zeros((6, 6, 4), np.uint8)
+    rgba[1:3, 2:5] = (255, 255, 255, 255)
+    rgba[4, 4] = (255, 255, 255, 0)  # white but transparent: not painted
+    assert np.array_equal(from_image(Image.fromarray(rgba)), arr > 0)
+
+
+def test_editor_value_to_mask():
+    background = photo(20, 10)
+    layer = np.zeros((10, 20, 4), np.uint8)
+    layer[2:5, 3:9, 3] = 200  # painted with a half-transparent brush
+    layer2 = np.zeros((10, 20, 4), np.uint8)
+    layer2[8, 19, :] = 255
+    image, hole = from_editor({"background": background, "layers": [layer, Image.fromarray(layer2)],
+                               "composite": background})
+    assert image is background
+    assert hole.sum() == 3 * 6 + 1 and hole[2:5, 3:9].all() and hole[8, 19]
+    assert from_editor(None) == (None, None)
+    assert from_editor({"background": None, "layers": [], "composite": None}) == (None, None)
+
+
+def test_importance_weights_follow_the_paper():
+    hole = torch.zeros(1, 1, 16, 16)
+    hole[..., 6:10, 6:10] = 1
+    known = known_from_hole(hole)
+    w = importance_weights(known, window=3)
+    assert (w[hole.bool()] == 0).all()                  # no weight on the hole
+    assert w[0, 0, 0, 0] == 0                           # far from the hole: nothing in the window
+    assert torch.isclose(w[0, 0, 5, 7], torch.tensor(3 / 9))  # next to the hole's edge: 3 of 9
+    assert torch.isclose(w[0, 0, 5, 5], torch.tensor(1 / 9))  # diagonal corner: 1 of 9
+
+
+# --- fitting and blending ----------------------------------------------------------------
+
+def test_fit_letterboxes_and_keeps_holes_out_of_the_target():
+    img = Image.new("L", (40, 20), 200)
+    hole = np.zeros((20, 40), bool)
+    hole[:, :20] = True
+    fit = Fit(img.size, 16)
+    y, known = fit.inputs(img, hole)
+    assert y.shape == (1, 1, 16, 16) and fit.inner == (16, 8) and fit.offset == (0, 4)
+    assert known[0, 0, :4].sum() == 0 and known[0, 0, 12:].sum() == 0   # padding: not known
+    assert known[0, 0, 4:12, :8].sum() == 0 and (known[0, 0, 4:12, 8:] == 1).all()
+    assert torch.allclose(y[0, 0, 4:12, 8:], torch.tensor(200 / 127.5 - 1))
+    assert fit.undo(torch.zeros(1, 16, 16)).shape == (20, 40, 1)
+
+
+def test_poisson_keeps_the_boundary_and_the_fills_gradients():
+    original = np.full((20, 20, 1), 100.0)
+    fill = np.full((20, 20, 1), 40.0)
+    fill[:, 10:] = 60.0  # a step inside the fill survives, its level follows the boundary
+    hole = np.zeros((20, 20), bool)
+    hole[5:15, 5:15] = True
+    out = blend(original, fill, hole, "poisson").astype(float)
+    assert (out[~hole] == 100).all()
+    assert abs(out[10, 5] - 100) < 12 and out[10, 11] - out[10, 8] > 8
+
+
+def test_coarse_poisson_for_large_holes(monkeypatch):
+    import inpaint.blend as b
+
+    original = np.tile(np.linspace(0, 255, 120)[None, :, None], (90, 1, 1))
+    fill = np.zeros_like(original)
+    hole = np.zeros((90, 120), bool)
+    hole[20:70, 30:100] = True
+    exact = b.blend(original, fill, hole, "poisson").astype(float)
+    monkeypatch.setattr(b, "MAX_POISSON_UNKNOWNS", 300)
+    coarse = b.blend(original, fill, hole, "poisson").astype(float)
+    assert (coarse[~hole] == original[~hole].round()).all()
+    assert np.abs(coarse - exact).mean() < 4
+
+
+@pytest.mark.parametrize("mode", ["poisson", "alpha", "none"])
+def test_blends_leave_known_pixels_away_from_the_seam_alone(mode):
+    from scipy import ndimage
+
+    original = np.random.default_rng(0).uniform(0, 255, (30, 30, 3)).round()
+    fill = np.zeros_like(original)
+    hole = preset("strokes", (30, 30), seed=5)
+    out = blend(original, fill, hole, mode)
+    away = ndimage.distance_transform_edt(~hole) > 3
+    assert (out[away] == original[away]).all()
+
+
+# --- completion --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size", [(40, 30), (16, 16), (7, 33), (2, 1), (300, 8)])
+def test_output_has_the_input_size_and_known_pixels(rgb, size):
+    img = photo(*size)
+    hole = np.zeros((size[1], size[0]), bool)
+    hole[: max(1, size[1] // 2), : max(1, size[0] // 2)] = True
+    for mode in ("none", "poisson"):
+        result = complete(rgb, img, hole, FAST, blend=mode)
+        assert result.image.size == img.size and result.image.mode == "RGB"
+        assert (np.asarray(result.image)[~hole] == np.asarray(img)[~hole]).all()
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "LA", "I;16", "CMYK", "1"])
+def test_any_image_mode(rgb, grey, mode):
+    img = photo(24, 20).convert("RGBA" if mode in ("LA", "RGBA") else "RGB")
+    if mode == "I;16":
+        img = Image.fromarray((np.asarray(img.convert("L")).astype(np.uint16) * 257))
+    else:
+        img = img.convert(mode)
+    hole = preset("center", img.size)
+    for model in (rgb, grey):
+        result = complete(model, img, hole, FAST)
+        expected = normalize(img)
+        assert result.image.size == img.size and result.image.mode == expected.mode
+        out, src = np.asarray(result.image), np.asarray(expected)
+        assert (out[~hole] == src[~hole]).all()
+        if expected.mode == "RGBA":
+            assert (out[hole][:, 3] == 255).all()  # the filled hole is opaque
+
+
+def test_loss_decreases_and_history_is_monotone(grey):
+    img = photo(16, 16, "L")
+    result = complete(grey, img, preset("center", img.size), FAST, iterations=40, lr=0.1)
+    h = np.array(result.history)
+    assert len(h) == result.iterations == 40
+    assert (np.diff(h) <= 1e-6).all() and h[-1] < h[0]
+
+
+def test_same_seed_same_result_and_different_seed_differs(rgb):
+    img, hole = photo(20, 20), preset("strokes", (20, 20), seed=1)
+    a, b = complete(rgb, img, hole, FAST, seed=3), complete(rgb, img, hole, FAST, seed=3)
+    c = complete(rgb, img, hole, FAST, seed=4)
+    assert a.image.tobytes() == b.image.tobytes() and a.losses == b.losses
+    assert a.losses != c.losses
+
+
+def test_candidates_are_ranked_and_distinct(rgb):
+    img = photo(16, 16)
+    result = complete(rgb, img, preset("center", img.size), FAST, restarts=8, candidates=5)
+    assert 1 <= len(result.candidates) <= 5
+    assert result.losses[0] == min(result.losses)
+    assert len(result.candidates) == len(result.losses) == len(result.raw_candidates)
+    raws = [np.asarray(r, dtype=float) for r in result.raw_candidates]
+    for i in range(len(raws)):
+        for j in range(i):
+            assert np.abs(raws[i] - raws[j]).mean() > 0  # no two identical fills
+    assert result.raw.size == (16, 16)
+
+
+def test_progress_callback_previews_and_stops(grey):
+    img = photo(16, 16, "L")
+    seen = []
+
+    def on_progress(p):
+        seen.append((p.iteration, p.loss, p.preview().size))
+        return p.iteration >= 10  # the Stop button
+
+    result = complete(grey, img, preset("center", img.size), FAST, iterations=100, on_progress=on_progress,
+                      progress_every=5)
+    assert [s[0] for s in seen] == [5, 10]
+    assert result.iterations == 10 and result.stopped_early
+    assert seen[0][2] == (16, 16)
+
+
+def test_one_pixel_image_is_all_hole_or_no_hole(rgb):
+    with pytest.raises(InpaintError, match="whole image"):
+        complete(rgb, photo(1, 1), np.ones((1, 1), bool), FAST)
+
+
+def test_early_stopping(grey):
+    img = photo(16, 16, "L")
+    result = complete(grey, img, preset("center", img.size), FAST, iterations=2000, patience=5, lr=1e-6)
+    assert result.stopped_early and result.iterations < 100
+
+
+@pytest.mark.parametrize("hole,message", [
+    (np.zeros((10, 12), bool), "empty"),
+    (np.ones((10, 12), bool), "whole image"),
+    (np.zeros((11, 12), bool), "same size"),
+])
+def test_bad_masks_are_clear_errors(rgb, hole, message):
+    with pytest.raises(InpaintError, match=message):
+        complete(rgb, photo(12, 10), hole, FAST)
+
+
+@pytest.mark.parametrize("field,value", [("iterations", 0), ("restarts", 0), ("blend", "magic"), ("lam", -1)])
+def test_bad_settings_are_clear_errors(rgb, field, value):
+    with pytest.raises(InpaintError):
+        complete(rgb, photo(12, 10), preset("center", (12, 10)), FAST, **{field: value})
+
+
+def test_paper_settings():
+    s = Settings.paper()
+    assert (s.iterations, s.restarts, s.blend, s.precision, s.init_pool, s.patience) == (1000, 64, "none", "fp32", 1, 0)
+
+
+@pytest.mark.parametrize("content,message", [(b"", "not a readable image"), (b"hello", "not a readable image")])
+def test_unreadable_files(tmp_path, content, message):
+    path = tmp_path / "bad.png"
+    path.write_bytes(content)
+    with pytest.raises(InpaintError, match=message):
+        read_image(path)
+    with pytest.raises(InpaintError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_exif_orientation_is_respected(tmp_path):
+    img = photo(30, 10)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    img.save(tmp_path / "r.jpg", exif=exif)
+    assert read_image(tmp_path / "r.jpg").size == (10, 30)

