@@ -91,8 +91,8 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
     if world > 1:
         # BatchNorm buffers stay per-rank: broadcasting them between D's real and fake
         # forward passes would modify tensors autograd still needs.
-        G = torch.nn.parallel.DistributedDataParallel(G, broadcast_buffers=False)
-        D = torch.nn.parallel.DistributedDataParallel(D, broadcast_buffers=False)
+        G = torch.nn.parallel.DistributedDataParallel(G, forward_sync_buffers=False)
+        D = torch.nn.parallel.DistributedDataParallel(D, forward_sync_buffers=False)
 
     fixed_z = model.sample_z(64, torch.Generator().manual_seed(1234), device)
     batches = random_indices(len(images), cfg.batch_size, cfg.seed * 1000 + rank + step)
@@ -155,9 +155,8 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
                       "images_per_s": round(cfg.batch_size * world / dt, 1)}
             bar.set_postfix(loss_d=record["loss_d"], loss_g=record["loss_g"], img_s=record["images_per_s"])
             bar.update()
-            if step % 10 == 0:
-                with log.open("a") as f:
-                    f.write(json.dumps(record) + "\n")
+            with log.open("a") as f:
+                f.write(json.dumps(record) + "\n")
         out_of_time = deadline is not None and time.monotonic() > deadline
         if world > 1:  # every rank stops at the same step
             flag = torch.tensor([float(out_of_time)], device=device)
