@@ -1,0 +1,153 @@
+"""Speed and memory of completion (and of a training step) on this machine.
+
+    python -m inpaint.benchmark [--models checkpoints/fashion-mnist-32,checkpoints/emoji-64] [--repeats 3]
+
+For each model: the default settings (a whole completion, timed end to end, median of
+--repeats), the default settings' optimization loop in fp32 and bf16, and the paper's
+settings (1000 iterations x 64 restarts, fp32; the per-iteration time is measured over
+--paper-iterations steps and a completion is 1000 of them, since the paper's algorithm
+has no early stop). Peak memory is the resident set of a fresh process running that case.
+Prints a Markdown table and writes it to --out as JSON too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS = [str(ROOT / "checkpoints" / "fashion-mnist-32"), str(ROOT / "checkpoints" / "emoji-64")]
+
+
+def machine() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda}), torch {torch.__version__}"
+    from train.export import hardware
+
+    return f"{hardware(torch.device('cpu'))}, torch {torch.__version__}, {platform.python_implementation()} " \
+           f"{platform.python_version()}"
+
+
+def _case(model_path: str, case: str, repeats: int, paper_iterations: int, queue) -> None:
+    """One case in a fresh process, so its peak RSS is its own."""
+    import numpy as np
+    from PIL import Image
+
+    from .complete import Settings, complete
+    from .hub import load_model
+    from .masks import preset
+
+    model = load_model(model_path, device="auto")
+    r = model.resolution
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (r // 4, r // 4, model.channels), dtype=np.uint8)
+    img = Image.fromarray(arr.squeeze(-1) if model.channels == 1 else arr).resize((r, r), Image.BICUBIC)
+    hole = preset("center", (r, r))
+    if case == "default":
+        settings = Settings()
+    elif case in ("fp32", "bf16"):  # the default loop, no early stop, fixed precision
+        settings = Settings(iterations=100, patience=0, precision=case)
+    else:
+        settings = Settings.paper(iterations=paper_iterations)
+    times, its = [], []
+    for i in range(repeats):
+        res = complete(model, img, hole, settings, seed=i)
+        times.append(res.seconds)
+        its.append(res.iterations)
+    completion = statistics.median(times)
+    per_it = sum(times) / sum(its)
+    if case == "paper":
+        completion = per_it * 1000
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put({"model": Path(model_path).name, "case": case, "seconds_per_completion": completion,
+               "seconds_per_iteration": per_it, "iterations": 1000 if case == "paper" else statistics.median(its), "restarts": settings.restarts,
+               "precision": res.precision, "device": res.device, "peak_rss_mib": rss})
+
+
+def training_step(model_path: str, steps: int = 5) -> dict:
+    """Images per second of the training loop's step at the checkpoint's size (fp32 and bf16)."""
+    import torch
+    import torch.nn.functional as F
+
+    from .device import autocast
+    from .hub import load_model
+    from .models import DCGAN
+
+    ref = load_model(model_path)
+    out = {}
+    for precision in ("fp32", "bf16"):
+        m = DCGAN(**ref.config).train()
+        og, od = torch.optim.Adam(m.G.parameters(), 2e-4), torch.optim.Adam(m.D.parameters(), 2e-4)
+        x = torch.randn(64, m.channels, m.resolution, m.resolution)
+        dev = torch.device("cpu")
+        ts = []
+        for _ in range(steps + 1):
+            t = time.perf_counter()
+            with autocast(dev, precision):
+                fake = m.G(torch.randn(64, m.z_dim))
+                ld = F.softplus(-m.D(x)).mean() + F.softplus(m.D(fake.detach())).mean()
+            od.zero_grad()
+            ld.backward()
+            od.step()
+            with autocast(dev, precision):
+                lg = F.softplus(-m.D(fake)).mean()
+            og.zero_grad()
+            lg.backward()
+            og.step()
+            ts.append(time.perf_counter() - t)
+        out[precision] = 64 / statistics.median(ts[1:])
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m inpaint.benchmark", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default=",".join(DEFAULT_MODELS))
+    p.add_argument("--cases", default="default,fp32,bf16,paper")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--paper-iterations", type=int, default=50)
+    p.add_argument("--no-train", action="store_true", help="skip the training-step measurement")
+    p.add_argument("--out", help="also write the results as JSON here")
+    args = p.parse_args(argv)
+    ctx = mp.get_context("spawn")
+    rows = []
+    for model_path in args.models.split(","):
+        for case in args.cases.split(","):
+            q = ctx.Queue()
+            proc = ctx.Process(target=_case, args=(model_path, case, args.repeats, args.paper_iterations, q))
+            proc.start()
+            row = q.get()
+            proc.join()
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr)
+    train = {} if args.no_train else {Path(m).name: training_step(m) for m in args.models.split(",")}
+    header = f"Machine: {machine()}"
+    lines = [header, "", "| model | settings | restarts | precision | iterations | s / iteration | s / completion | peak RSS (MiB) |",
+             "|---|---|---|---|---|---|---|---|"]
+    names = {"default": "default (early stop)", "fp32": "default loop, 100 it", "bf16": "default loop, 100 it",
+             "paper": "paper (1000 it)"}
+    for r in rows:
+        lines.append(f"| {r['model']} | {names[r['case']]} | {r['restarts']} | {r['precision']} | {r['iterations']:.0f} | "
+                     f"{r['seconds_per_iteration'] * 1000:.1f} ms | {r['seconds_per_completion']:.2f} | {r['peak_rss_mib']:.0f} |")
+    for model_name, speeds in train.items():
+        lines.append("")
+        lines.append(f"Training step ({model_name}, batch 64): " + ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()))
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"machine": machine(), "rows": rows, "training": train}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

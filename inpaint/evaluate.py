@@ -1,0 +1,287 @@
+"""Quality on held-out images: this project's completion vs the paper's settings vs classical fills.
+
+    python -m inpaint.evaluate --model checkpoints/fashion-mnist-32 --n 100 --out reports/fashion-mnist-32
+
+For each mask type and method: PSNR and SSIM inside the hole and over the whole image,
+seconds per image and, for Fashion-MNIST, semantic accuracy (does the project's classifier,
+trained on the train split, still see the true class in the completed image?). Writes
+results.json, results.md and a figure per mask type (original / masked / each method).
+With --samples N it also reports the Fréchet distance between N generated samples and
+the held-out images in the classifier's features (and the samples' class histogram).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from .complete import Settings, complete
+from .hub import load_model
+from .imageio import to_pil
+from .masks import preset
+from .metrics import frechet_distance, psnr, ssim
+
+ROOT = Path(__file__).resolve().parent.parent
+CLASSIFIERS = ROOT / "checkpoints" / "classifiers"
+METHODS = ("project", "paper", "telea", "navier-stokes", "mean")
+SEMANTIC_MASKS = ("center", "left", "top", "strokes")  # the issue's average for the target
+
+
+def classical_fill(image: np.ndarray, hole: np.ndarray, method: str) -> np.ndarray:
+    """OpenCV's Telea / Navier-Stokes inpainting, or the known pixels' mean colour."""
+    if method == "mean":
+        out = image.copy()
+        out[hole] = image[~hole].reshape(-1, *image.shape[2:]).mean(0).round().astype(np.uint8)
+        return out
+    import cv2
+
+    flag = cv2.INPAINT_TELEA if method == "telea" else cv2.INPAINT_NS
+    bgr = image[..., ::-1].copy() if image.ndim == 3 else image
+    out = cv2.inpaint(bgr, hole.astype(np.uint8) * 255, 3, flag)
+    return out[..., ::-1].copy() if image.ndim == 3 else out
+
+
+def heldout(dataset: str):
+    """(uint8 images N x C x R x R, labels or None, classifier folder or None) for a model's domain."""
+    from train.classifier import labelled
+
+    images, labels, _ = labelled(dataset, "test")
+    folder = CLASSIFIERS / dataset
+    return images, (labels if dataset == "fashion-mnist" else None), (folder if folder.exists() else None)
+
+
+def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, figure_rows: int = 6,
+             out: Path | None = None, settings: Settings | None = None) -> dict:
+    from train.classifier import SmallCNN, predict
+
+    dataset = model.config["dataset"]
+    images, labels, clf_folder = heldout(dataset)
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
+    images = images[pick]
+    labels = labels[pick] if labels is not None else None
+    classifier = SmallCNN.load(clf_folder) if clf_folder is not None else None
+    settings = settings or Settings()
+    rows, figures = [], {}
+
+    def classify(batch):
+        return predict(classifier, torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2))[1]
+
+    clean = None
+    if classifier is not None and labels is not None:
+        clean = float((predict(classifier, images)[1] == labels).float().mean())
+    total = len(masks) * sum(n if m != "paper" else min(n, paper_n) for m in methods)
+    bar = tqdm(total=total, unit="img", desc="evaluate", file=sys.stderr)
+    for mask_name in masks:
+        outputs = {m: [] for m in methods}
+        holes = []
+        for i, img in enumerate(images):
+            arr = img.permute(1, 2, 0).numpy()
+            arr = arr[..., 0] if arr.shape[2] == 1 else arr
+            hole = preset(mask_name, (arr.shape[1], arr.shape[0]), seed=i)
+            holes.append(hole)
+            for method in methods:
+                if method == "paper" and i >= paper_n:
+                    continue
+                t = time.perf_counter()
+                if method in ("project", "paper"):
+                    s = Settings.paper(seed=i) if method == "paper" else Settings(**{**settings.__dict__, "seed": i})
+                    filled = np.asarray(complete(model, Image.fromarray(arr), hole, s).image)
+                else:
+                    filled = classical_fill(arr, hole, method)
+                seconds = time.perf_counter() - t
+                outputs[method].append(filled)
+                rows.append({"mask": mask_name, "method": method, "index": i, "seconds": seconds,
+                             "psnr_hole": psnr(arr, filled, hole), "psnr": psnr(arr, filled),
+                             "ssim_hole": ssim(arr, filled, hole), "ssim": ssim(arr, filled)})
+                bar.update()
+        if classifier is not None and labels is not None:
+            for method in methods:
+                done = outputs[method]
+                preds = classify([d[..., None] if d.ndim == 2 else d for d in done])
+                hits = (preds == labels[: len(done)]).tolist()
+                for row in rows:
+                    if row["mask"] == mask_name and row["method"] == method:
+                        row["semantic"] = bool(hits[row["index"]])
+        figures[mask_name] = figure(images[:figure_rows], holes[:figure_rows],
+                                    {m: outputs[m][:figure_rows] for m in methods})
+    bar.close()
+    summary = summarize(rows, masks, methods, clean)
+    summary["settings"] = {"project": settings.__dict__, "paper": Settings.paper().__dict__}
+    summary["n"], summary["paper_n"], summary["dataset"] = n, min(n, paper_n), dataset
+    if out is not None:
+        write_report(out, summary, rows, figures)
+    return summary
+
+
+def summarize(rows, masks, methods, clean) -> dict:
+    table = {}
+    for mask_name in masks:
+        for method in methods:
+            sel = [r for r in rows if r["mask"] == mask_name and r["method"] == method]
+            if not sel:
+                continue
+            entry = {k: float(np.mean([r[k] for r in sel])) for k in ("psnr_hole", "psnr", "ssim_hole", "ssim", "seconds")}
+            if "semantic" in sel[0]:
+                entry["semantic"] = float(np.mean([r["semantic"] for r in sel]))
+            entry["n"] = len(sel)
+            table.setdefault(mask_name, {})[method] = entry
+    result = {"table": table, "clean_accuracy": clean}
+    sem = [m for m in SEMANTIC_MASKS if m in table]
+    if clean is not None and sem:
+        result["semantic_average"] = {
+            method: float(np.mean([table[m][method]["semantic"] for m in sem]))
+            for method in methods if all(method in table[m] for m in sem)}
+        result["semantic_masks"] = sem
+    return result
+
+
+def figure(images, holes, outputs: dict, scale: int = 3) -> Image.Image:
+    """Rows of original / masked / each method's fill, labelled at the top."""
+    cols = ["original", "masked", *outputs]
+    h, w = images.shape[2] * scale, images.shape[3] * scale
+    pad, top = 4, 16
+    canvas = Image.new("RGB", (len(cols) * (w + pad) + pad, top + len(images) * (h + pad) + pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for c, name in enumerate(cols):
+        draw.text((pad + c * (w + pad), 2), name[: max(4, w // 6)], fill="black")
+    for r, img in enumerate(images):
+        arr = img.permute(1, 2, 0).numpy()
+        arr = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
+        masked = arr.copy()
+        masked[holes[r]] = (255, 0, 255) if img.shape[0] == 3 else (128, 128, 128)
+        tiles = [arr, masked] + [
+            (np.repeat(o[r][..., None], 3, axis=2) if o[r].ndim == 2 else o[r]) if r < len(o) else None
+            for o in outputs.values()]
+        for c, tile in enumerate(tiles):
+            if tile is None:
+                continue
+            pic = Image.fromarray(tile.astype(np.uint8)).resize((w, h), Image.NEAREST)
+            canvas.paste(pic, (pad + c * (w + pad), top + pad + r * (h + pad)))
+    return canvas
+
+
+def write_report(out: Path, summary: dict, rows: list, figures: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"summary": summary, "rows": rows}, indent=1) + "\n")
+    for name, fig in figures.items():
+        fig.save(out / f"figure-{name}.png")
+    (out / "results.md").write_text(markdown(summary) + "\n")
+
+
+def markdown(summary: dict) -> str:
+    has_sem = summary.get("clean_accuracy") is not None
+    head = "| mask | method | PSNR hole (dB) | PSNR (dB) | SSIM hole | SSIM |" + (" semantic acc. |" if has_sem else "") \
+        + " s / image | n |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for mask_name, methods in summary["table"].items():
+        for method, e in methods.items():
+            sem = f" {e['semantic']:.2f} |" if has_sem and "semantic" in e else (" |" if has_sem else "")
+            lines.append(f"| {mask_name} | {method} | {e['psnr_hole']:.2f} | {e['psnr']:.2f} | {e['ssim_hole']:.3f} | "
+                         f"{e['ssim']:.3f} |{sem} {e['seconds']:.2f} | {e['n']} |")
+    if has_sem:
+        lines += ["", f"Classifier accuracy on the clean held-out images: {summary['clean_accuracy']:.3f}."]
+        if "semantic_average" in summary:
+            avg = ", ".join(f"{k} {v:.3f}" for k, v in summary["semantic_average"].items())
+            lines.append(f"Semantic accuracy averaged over {', '.join(summary['semantic_masks'])} masks: {avg}.")
+    if "samples" in summary:
+        s = summary["samples"]
+        lines += ["", f"Fréchet distance ({s['features']}) between {s['n']} samples and {s['reference']} "
+                      f"held-out images: {s['frechet']:.3f} (held-out train images vs held-out: {s['frechet_train']:.3f})."]
+        if s.get("histogram"):
+            lines.append("Samples per class: " + ", ".join(f"{k} {v}" for k, v in s["histogram"].items()) + ".")
+    return "\n".join(lines)
+
+
+@torch.no_grad()
+def sample_quality(model, n: int) -> dict | None:
+    """Fréchet distance of n samples to the held-out set in the classifier's features, plus
+    the same distance for n training images (the floor a perfect model would reach)."""
+    from train.classifier import SmallCNN, labelled, predict
+
+    dataset = model.config["dataset"]
+    folder = CLASSIFIERS / dataset
+    if not folder.exists():
+        return None
+    clf = SmallCNN.load(folder)
+    test_images, _, classes = labelled(dataset, "test")
+    train_images, _, _ = labelled(dataset, "train")
+    samples = torch.cat([model.generate(min(500, n - i), seed=i) for i in range(0, n, 500)])
+    fs, preds = predict(clf, samples)
+    ft, _ = predict(clf, test_images)
+    pick = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))[:n]
+    fr, _ = predict(clf, train_images[pick])
+    result = {"n": n, "reference": len(test_images), "features": f"{clf.info['dataset']} classifier, "
+              f"{fs.shape[1]}-d penultimate layer", "frechet": frechet_distance(fs.numpy(), ft.numpy()),
+              "frechet_train": frechet_distance(fr.numpy(), ft.numpy())}
+    if dataset == "fashion-mnist":
+        counts = torch.bincount(preds, minlength=len(classes)).tolist()
+        result["histogram"] = dict(zip(classes, counts))
+    return result
+
+
+def completions_grid(model, n: int = 8, masks=("center", "left", "strokes")) -> Image.Image:
+    """Held-out images, masked, completed at the default settings: for the model card."""
+    from .imageio import grid, to_tensor
+
+    images, _, _ = heldout(model.config["dataset"])
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(1))[:n]
+    rows = [[], [], []]
+    for i, idx in enumerate(pick):
+        img = images[idx]
+        arr = img.permute(1, 2, 0).numpy().squeeze(-1) if img.shape[0] == 1 else img.permute(1, 2, 0).numpy()
+        hole = preset(masks[i % len(masks)], (arr.shape[1], arr.shape[0]), seed=i)
+        done = np.asarray(complete(model, Image.fromarray(arr), hole, seed=i).image)
+        shown = arr.copy()
+        shown[hole] = 127
+        for row, a in zip(rows, (arr, shown, done)):
+            row.append(to_tensor(a[..., None] if a.ndim == 2 else a).permute(2, 0, 1))
+    return grid(torch.stack(rows[0] + rows[1] + rows[2]), nrow=n, scale=2 if model.resolution <= 32 else 1)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m inpaint.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True)
+    p.add_argument("--n", type=int, default=50, help="held-out images per mask type")
+    p.add_argument("--paper-n", type=int, default=10,
+                   help="images per mask for the paper's settings (about a minute each on 2 CPU cores)")
+    p.add_argument("--masks", default="center,left,top,random,strokes")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--samples", type=int, default=0, help="also the Fréchet distance of N samples")
+    p.add_argument("--update-card", action="store_true", help="write the numbers and completions into the model card")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    from .errors import InpaintError
+
+    try:
+        model = load_model(args.model)
+    except InpaintError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    masks, methods = args.masks.split(","), tuple(args.methods.split(","))
+    summary = evaluate(model, args.n, masks, args.paper_n, methods, out=out)
+    if args.samples:
+        summary["samples"] = sample_quality(model, args.samples)
+        write_report(out, summary, json.loads((out / "results.json").read_text())["rows"], {})
+    text = markdown(summary)
+    print(text)
+    if args.update_card and Path(args.model).is_dir():
+        from train.export import update_card
+
+        completions_grid(model).save(Path(args.model) / "completions.png")
+        update_card(Path(args.model), evaluation=f"From `python -m inpaint.evaluate {' '.join(argv or sys.argv[1:])}`:"
+                    f"\n\n{text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

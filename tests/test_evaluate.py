@@ -1,0 +1,87 @@
+"""Metrics on known inputs, and a tiny end-to-end evaluation run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from inpaint import evaluate as ev
+from inpaint.metrics import PSNR_CAP, frechet_distance, psnr, ssim
+from train import data
+
+
+def test_psnr_known_values():
+    a = np.zeros((8, 8), np.uint8)
+    assert psnr(a, a) == PSNR_CAP
+    b = a.copy()
+    b[0, 0] = 255  # one wrong pixel of 64: MSE = 255^2 / 64
+    assert psnr(a, b) == pytest.approx(10 * np.log10(64))
+    region = np.zeros((8, 8), bool)
+    region[0, :2] = True  # inside the region: MSE = 255^2 / 2
+    assert psnr(a, b, region) == pytest.approx(10 * np.log10(2))
+    region[:] = False
+    region[5, 5] = True
+    assert psnr(a, b, region) == PSNR_CAP
+
+
+def test_ssim_bounds_and_hand_checked_case():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    assert ssim(a, a) == pytest.approx(1.0)
+    assert -1 <= ssim(a, 255 - a) < 0.1
+    # constant images: SSIM = (2 m1 m2 + c1) / (m1^2 + m2^2 + c1), the luminance term alone
+    c1 = (0.01 * 255) ** 2
+    x, y = np.full((12, 12), 100.0), np.full((12, 12), 120.0)
+    assert ssim(x, y) == pytest.approx((2 * 100 * 120 + c1) / (100**2 + 120**2 + c1))
+
+
+def test_frechet_distance():
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(2000, 4))
+    assert frechet_distance(f, f) == pytest.approx(0, abs=1e-6)
+    shifted = frechet_distance(f, f + np.array([3.0, 0, 0, 0]))
+    assert shifted == pytest.approx(9, rel=0.01)  # the mean term alone
+
+
+def test_classical_fills_touch_only_the_hole():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (20, 20, 3)).astype(np.uint8)
+    hole = np.zeros((20, 20), bool)
+    hole[5:10, 5:12] = True
+    for method in ("telea", "navier-stokes", "mean"):
+        out = ev.classical_fill(img, hole, method)
+        assert out.shape == img.shape and (out[~hole] == img[~hole]).all()
+    grey = img[..., 0]
+    assert (ev.classical_fill(grey, hole, "mean")[hole] == round(grey[~hole].mean())).all()
+
+
+@pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_tiny_end_to_end_evaluation(tmp_path, monkeypatch):
+    from inpaint.models import DCGAN, weights_init
+    from train.classifier import labelled, train_classifier
+
+    images, labels, classes = labelled("fashion-mnist", "train")
+    clf = train_classifier(images[:256], labels[:256], len(classes), epochs=1, batch=64)
+    clf.save(tmp_path / "classifiers" / "fashion-mnist", dataset="fashion-mnist")
+    monkeypatch.setattr(ev, "CLASSIFIERS", tmp_path / "classifiers")
+    torch.manual_seed(0)
+    model = DCGAN(resolution=32, channels=1, z_dim=8, ngf=4, ndf=4, dataset="fashion-mnist").apply(weights_init)
+    model.eval().requires_grad_(False)
+    monkeypatch.setattr(ev.Settings, "paper", classmethod(lambda cls, **kw: cls(
+        **{"iterations": 20, "restarts": 4, "init_pool": 1, "blend": "none", "patience": 0, **kw})))
+    out = tmp_path / "report"
+    summary = ev.evaluate(model, n=3, masks=["center", "left"], paper_n=1, out=out,
+                          settings=ev.Settings(iterations=10, restarts=2))
+    table = summary["table"]
+    assert set(table) == {"center", "left"} and set(table["center"]) == set(ev.METHODS)
+    assert table["center"]["paper"]["n"] == 1 and table["center"]["telea"]["n"] == 3
+    assert 0 <= summary["clean_accuracy"] <= 1 and "semantic" in table["left"]["project"]
+    saved = json.loads((out / "results.json").read_text())
+    assert len(saved["rows"]) == 2 * (3 * 4 + 1)
+    assert (out / "figure-center.png").exists() and "| center | telea |" in (out / "results.md").read_text()
+    quality = ev.sample_quality(model, 100)
+    assert quality["frechet"] > quality["frechet_train"] >= 0 and sum(quality["histogram"].values()) == 100
