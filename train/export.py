@@ -100,7 +100,8 @@ def write_card(out: Path) -> None:
         "## Training",
         "",
         f"- data: {dataset} ({info.get('images', '?')} training images); {licence(dataset)}",
-        f"- command: `{info.get('command', '?')}`",
+        "- command" + ("s (a run, then resumed)" if len(info.get("commands", [])) > 1 else "") + ": "
+        + "; then ".join(f"`{c}`" for c in info.get("commands", [info.get("command", "?")])),
         f"- steps: {info.get('steps', '?')} at batch {info.get('batch_size', '?')}, "
         f"{minutes:.1f} minutes of training on {info.get('device', '?')}, precision {info.get('precision', '?')}",
         "- recipe: Adam lr 2e-4, beta1 0.5, N(0, 0.02) init, non-saturating G loss, horizontal flips",

@@ -81,12 +81,14 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
     opt_g = torch.optim.Adam(model.G.parameters(), cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(model.D.parameters(), cfg.lr, betas=(cfg.beta1, 0.999))
     step, seconds = 0, 0.0
+    commands = [cfg.command]
     if resume and state_path.exists():
         state = torch.load(state_path, map_location=device)
         model.load_state_dict(state["model"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         step, seconds = state["step"], state["seconds"]
+        commands = state.get("commands", [state.get("config", {}).get("command", "?")]) + [cfg.command]
     G, D = model.G, model.D
     if world > 1:
         # BatchNorm buffers stay per-rank: broadcasting them between D's real and fake
@@ -111,7 +113,8 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
             return
         total = seconds + time.monotonic() - started
         torch.save({"model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                    "step": step, "seconds": total, "config": asdict(cfg)}, state_path.with_suffix(".tmp"))
+                    "step": step, "seconds": total, "config": asdict(cfg),
+                    "commands": commands}, state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
         model.eval()
         with torch.no_grad():
@@ -119,7 +122,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         model.train()
         grid(samples, 8).save(out / "training" / f"samples_{step:06d}.png")
         export.export(model, out, samples=samples, info={
-            "command": cfg.command, "steps": step, "seconds": total, "batch_size": cfg.batch_size * world,
+            "commands": commands, "steps": step, "seconds": total, "batch_size": cfg.batch_size * world,
             "world_size": world, "device": export.hardware(device), "precision": precision,
             "images": len(images), **cfg.extra})
 
