@@ -1,0 +1,550 @@
+"""Gradio demo: paint a hole into an image and let a DCGAN fill it (Yeh et al., CVPR 2017).
+
+    python app.py            # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT)
+    python app.py --share    # and a public link
+
+UI only: the callbacks turn editor values into `inpaint.complete` calls. The API endpoint
+`/inpaint` takes the ImageEditor value first; every other input has a default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import threading
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+import inpaint
+from inpaint.imageio import grid, normalize
+from inpaint.masks import from_image
+
+ROOT = Path(__file__).resolve().parent
+CHECKPOINTS = ROOT / "checkpoints"
+EXAMPLES = ROOT / "examples"
+BUNDLED = ("fashion-mnist-32", "emoji-64")  # the picker's order
+
+MAX_SIDE = 1024         # larger images are scaled down first (the fill is 32-64 px anyway)
+MAX_ITERATIONS = 2000   # per request, so one request can't hog the shared CPU
+MAX_RESTARTS = 128
+HOLE_RGBA = (255, 40, 40, 150)   # how the app draws a hole into the editor: semi-transparent red
+BRUSH = ("#ff2828", 0.6)
+VIEW = 256               # small model-resolution images are shown upscaled to this size
+PRESET_BUTTONS = (("Centre", "center"), ("Left half", "left"), ("Top half", "top"),
+                  ("Random pixels (80%)", "random"), ("Strokes", "strokes"))
+DEFAULTS = inpaint.Settings()
+
+METHOD = f"""
+### How it works
+
+A DCGAN generator G maps a latent vector z to an image of its domain. To fill a hole,
+the app searches for the z whose image best agrees with the pixels you left, and
+pastes that image's content into the hole (Yeh et al., *Semantic Image Inpainting with
+Deep Generative Models*, CVPR 2017). It minimizes
+
+**‖W ⊙ M ⊙ (G(z) − y)‖₁ + λ · (−log D(G(z)))**
+
+where y is your image at the model's resolution, M is 1 on the known pixels and 0 in the
+hole, W weights known pixels near the hole more (the paper's importance weights), and
+the second term (the discriminator D's opinion) keeps G(z) realistic. Several random
+starts (*restarts*) are optimized side by side with Adam; the best few are shown as
+candidates. The fill is then blended into your image at its full resolution
+(Poisson blending by default).
+
+### Limits
+
+- The model only knows its domain: a Fashion-MNIST model fills holes with bits of
+  garments, an emoji model with bits of emoji faces. Holes in photos of anything else are
+  filled with something from that domain.
+- The model works at its own small resolution (32×32 or 64×64 pixels for the bundled ones): any image is
+  letterboxed (scaled to fit, aspect kept) to the model's square, filled there, and the fill is
+  scaled back up and pasted into the hole. Pixels outside the hole are yours, unchanged.
+- Images larger than {MAX_SIDE} px on the long side are scaled down to {MAX_SIDE} px first.
+- The search costs time: defaults are {DEFAULTS.iterations} iterations × {DEFAULTS.restarts} restarts
+  (it stops early when the loss stops improving); requests are capped at {MAX_ITERATIONS} iterations
+  and {MAX_RESTARTS} restarts.
+"""
+
+
+def _user_error(message: str, title: str = "Error") -> gr.Error:
+    """A gr.Error for something the user can fix (no traceback in the server log)."""
+    return gr.Error(message, title=title, print_exception=False)
+
+
+# --- models ---------------------------------------------------------------------------------
+
+def bundled_models() -> dict[str, str]:
+    """name -> folder of the bundled checkpoints that exist (a folder still training is left out)."""
+    return {name: str(CHECKPOINTS / name) for name in BUNDLED
+            if all((CHECKPOINTS / name / file).is_file() for file in ("config.json", "model.safetensors"))}
+
+
+def _source(models: dict[str, str], choice: str | None, hub_repo: str | None) -> tuple[str, str]:
+    """(source for load_model, name to show): a Hub repo id typed in wins over the picker."""
+    hub_repo = (hub_repo or "").strip()
+    if hub_repo:
+        return hub_repo, hub_repo
+    if not models:
+        raise _user_error("No model is available: no bundled checkpoint was found; type a Hub repo id like "
+                          "'user/name' into the Hub box.")
+    if choice not in models:
+        choice = next(iter(models))
+    return models[choice], choice
+
+
+def _load(models: dict[str, str], choice: str | None, hub_repo: str | None) -> tuple[inpaint.DCGAN, str]:
+    source, name = _source(models, choice, hub_repo)
+    try:
+        return inpaint.load_model(source), name  # cached in-process by inpaint.hub
+    except inpaint.ModelLoadError as err:
+        raise _user_error(str(err), title="Model not available") from None
+
+
+def _describe(model: inpaint.DCGAN, name: str) -> str:
+    kind = "greyscale" if model.channels == 1 else "colour"
+    return (f"**{name}**: {model.resolution}×{model.resolution} {kind} images, trained on **{model.dataset}**. "
+            f"It can only fill holes with {model.dataset} content.")
+
+
+# --- editor values ----------------------------------------------------------------------------
+
+def hole_layer(size: tuple[int, int], hole: np.ndarray) -> Image.Image:
+    """An RGBA layer of `size` = (width, height): `hole` (bool H x W, True = hole) in red, clear elsewhere."""
+    layer = np.zeros((size[1], size[0], 4), dtype=np.uint8)
+    layer[hole] = HOLE_RGBA
+    return Image.fromarray(layer, "RGBA")
+
+
+def editor_value(image: Image.Image, hole: np.ndarray) -> dict:
+    """An ImageEditor value showing `hole` (bool H x W, True = hole) as a red layer over `image`.
+
+    No composite: the editor (gradio 6.31) would show a composite sent to it under its own
+    drawing, where it stays visible after the layer is replaced.
+    """
+    return {"background": image, "layers": [hole_layer(image.size, hole)], "composite": None}
+
+
+def with_hole(image: Image.Image, hole: np.ndarray) -> Image.Image:
+    """`image` with its hole shown in red (the examples' thumbnails)."""
+    return Image.alpha_composite(image.convert("RGBA"), hole_layer(image.size, hole))
+
+
+def read_editor(value) -> tuple[Image.Image, np.ndarray, list[str]]:
+    """ImageEditor value -> (image, hole bool H x W, notes for the status line).
+
+    Raises gr.Error for what a user can get wrong. Images over MAX_SIDE are scaled down.
+    """
+    try:
+        image, hole = inpaint.from_editor(_masks_as_layers(value))
+    except (OSError, ValueError) as err:  # a file the editor could not decode
+        raise _user_error(f"The image could not be read ({err}). Try a PNG or JPEG file.") from None
+    if image is None:
+        raise _user_error("Upload an image first (or pick one of the examples below the editor).", title="No image")
+    if not hole.any():
+        raise _user_error("Nothing is painted: paint over the part of the image to fill with the brush, "
+                          "or click one of the mask buttons.", title="No hole")
+    if hole.all():
+        raise _user_error("The whole image is painted: leave some of it unpainted so the model has "
+                          "something to match.", title="Hole too large")
+    image = normalize(image)  # the engine's one reader: any mode -> RGB, RGBA or L, upright
+    if image.mode == "RGBA" and np.asarray(image.getchannel("A")).min() == 255:
+        image = image.convert("RGB")  # the editor hands everything over as RGBA
+    notes = []
+    if max(image.size) > MAX_SIDE:
+        scale = MAX_SIDE / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        notes.append(f"The image was {image.width}×{image.height}; it was scaled down to {size[0]}×{size[1]} first.")
+        image = image.resize(size, Image.LANCZOS)
+        hole = np.asarray(Image.fromarray(hole).resize(size, Image.NEAREST)) > 0
+    return image, hole, notes
+
+
+def _masks_as_layers(value):
+    """The editor value with any opaque layer read as a mask image (white / nonzero = hole).
+
+    The editor's own layers are transparent where nothing is painted; a fully opaque layer can
+    only be a black-and-white mask that an API client sent, so it becomes a layer whose alpha
+    marks the mask's white pixels.
+    """
+    if not isinstance(value, dict) or not value.get("layers"):
+        return value
+    layers = []
+    for layer in value["layers"]:
+        if isinstance(layer, Image.Image) and (
+                "A" not in layer.getbands() or np.asarray(layer.getchannel("A")).min() == 255):
+            layer = hole_layer(layer.size, from_image(layer.convert("RGB")))
+        layers.append(layer)
+    return {**value, "layers": layers}
+
+
+def _take_image(value) -> tuple[Image.Image, None]:
+    """(the editor's image, None to clear the editor), or a gr.Error asking for an image."""
+    image, _ = inpaint.from_editor(value) if value else (None, None)
+    if image is None:
+        raise _user_error("Upload an image first (or pick an example), then choose a mask.", title="No image")
+    return image, None
+
+
+def _painter(name: str):
+    def paint(image: Image.Image) -> dict:
+        return editor_value(image, inpaint.preset(name, image.size))
+    return paint
+
+
+def paint_preset(value, name: str) -> dict:
+    """Draw preset hole `name` (see inpaint.PRESETS) over the editor's image, replacing any painting."""
+    return _painter(name)(_take_image(value)[0])
+
+
+# --- the completion ---------------------------------------------------------------------------
+
+_stops: dict[str, threading.Event] = {}  # session hash -> stop flag of that session's running completion
+_stops_lock = threading.Lock()
+
+
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None) if request is not None else None
+
+
+def stop(request: gr.Request = None) -> None:
+    """Ask this session's running completion to stop; it returns the best fill found so far."""
+    with _stops_lock:
+        flag = _stops.get(_session(request))
+    if flag is not None:
+        flag.set()
+
+
+def _view(img: Image.Image) -> Image.Image:
+    """A model-resolution image upscaled (pixels kept sharp) so it can be seen."""
+    scale = max(1, VIEW // max(img.size))
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
+def _settings(iterations, restarts, lam, seed, blend) -> inpaint.Settings:
+    iterations, restarts = int(iterations), int(restarts)
+    if not 1 <= iterations <= MAX_ITERATIONS:
+        raise _user_error(f"iterations must be between 1 and {MAX_ITERATIONS}, got {iterations}.")
+    if not 1 <= restarts <= MAX_RESTARTS:
+        raise _user_error(f"restarts must be between 1 and {MAX_RESTARTS}, got {restarts}.")
+    if lam is None or float(lam) < 0:
+        raise _user_error("λ must be 0 or more.")
+    if blend not in ("poisson", "alpha", "none"):
+        raise _user_error(f"blend must be poisson, alpha or none, got {blend!r}.")
+    return inpaint.Settings(iterations=iterations, restarts=restarts, lam=float(lam), seed=int(seed or 0), blend=blend)
+
+
+def make_inpaint(models: dict[str, str]):
+    """The run callback for these models (a generator: previews while it searches, then the result)."""
+
+    def run(editor, model: str | None = None, hub_repo: str = "", iterations: int = DEFAULTS.iterations,
+            restarts: int = DEFAULTS.restarts, lam: float = DEFAULTS.lam, seed: int = DEFAULTS.seed,
+            blend: str = DEFAULTS.blend, request: gr.Request = None, progress=gr.Progress()):
+        """Fill the painted hole of the editor's image.
+
+        Returns (result image at the input's size, ranked candidates, raw G(z) of the best
+        (upscaled), status text). While it runs it yields previews at the model's resolution.
+        """
+        image, hole, notes = read_editor(editor)
+        settings = _settings(iterations, restarts, lam, seed, blend)
+        net, name = _load(models, model, hub_repo)
+
+        flag, session = threading.Event(), _session(request)
+        with _stops_lock:
+            if session is not None:
+                _stops[session] = flag
+        updates: queue.Queue = queue.Queue()
+        outcome: dict = {}
+
+        def on_progress(p: inpaint.Progress) -> bool:
+            updates.put(p)
+            return flag.is_set()
+
+        def work():
+            try:
+                outcome["completion"] = inpaint.complete(net, image, hole, settings, on_progress=on_progress)
+            except BaseException as err:  # noqa: BLE001 - handed to the generator below
+                outcome["error"] = err
+            finally:
+                updates.put(None)
+
+        worker = threading.Thread(target=work, name="inpaint-complete", daemon=True)
+        worker.start()
+        finished = False
+        try:
+            progress(0, desc="Searching the latent space")
+            while (latest := updates.get()) is not None:
+                while not updates.empty():  # skip the previews we are behind on
+                    newer = updates.get()
+                    if newer is None:
+                        updates.put(None)
+                        break
+                    latest = newer
+                progress((latest.iteration, latest.total), desc="Searching the latent space")
+                yield (_view(latest.preview()), gr.skip(), gr.skip(),
+                       f"Searching… iteration {latest.iteration} of at most {latest.total}, "
+                       f"best loss {latest.loss:.4f}")
+            finished = True
+        finally:
+            if not finished:  # the browser went away: let the search end at its next progress report
+                flag.set()
+            worker.join()
+            with _stops_lock:
+                if _stops.get(session) is flag:
+                    del _stops[session]
+
+        err = outcome.get("error")
+        if isinstance(err, inpaint.InpaintError):
+            raise _user_error(str(err))
+        if err is not None:
+            raise err
+        c: inpaint.Completion = outcome["completion"]
+        if flag.is_set() and c.stopped_early:
+            how = " (stopped by you; the best so far)"
+        elif c.stopped_early:
+            how = " (stopped early: the loss had stopped improving)"
+        else:
+            how = ""
+        status = (f"Done in {c.seconds:.1f} s: {c.iterations} iterations{how}, {settings.restarts} restarts, "
+                  f"best loss {c.losses[0]:.4f}. Model {name} ({net.resolution}×{net.resolution}) on {c.device}, "
+                  f"blend {settings.blend}. The hole covered {hole.mean():.0%} of the image.")
+        status = " ".join([status, *notes])
+        gallery = [(img, f"#{i + 1} · loss {loss:.4f}") for i, (img, loss) in enumerate(zip(c.candidates, c.losses))]
+        yield c.image, gallery, _view(c.raw), status
+
+    return run
+
+
+# --- other tabs --------------------------------------------------------------------------------
+
+def make_generate(models: dict[str, str]):
+    def generate(model: str | None = None, hub_repo: str = "", seed: int = 0, count: int = 36):
+        """A grid of `count` random samples G(z), z drawn with `seed`."""
+        net, name = _load(models, model, hub_repo)
+        count = int(min(max(int(count), 1), 64))
+        samples = net.generate(count, seed=int(seed or 0))
+        scale = max(1, 96 // net.resolution)
+        return grid(samples, scale=scale), f"{count} samples of {name}, seed {int(seed or 0)}."
+    return generate
+
+
+def _card(folder: Path | None) -> str:
+    """The model card without its YAML header and its local images (shown beside it)."""
+    path = folder / "README.md" if folder is not None else None
+    if path is None or not path.is_file():
+        return "*This model has no model card.*"
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        text = text[end + 4:] if end != -1 else text
+    lines = [line for line in text.splitlines() if not (line.startswith("![") and "](" in line and "://" not in line)]
+    lines = ["##" + line if line.startswith("#") else line for line in lines]  # under the page's own headings
+    return "\n".join(lines).strip()
+
+
+def make_about(models: dict[str, str]):
+    def about(model: str | None = None, hub_repo: str = ""):
+        """(model summary, model card markdown, samples.png or None) for the chosen model."""
+        try:
+            net, name = _load(models, model, hub_repo)
+        except gr.Error as err:
+            return f"⚠️ {err.message}", "", None
+        folder = getattr(net, "checkpoint_dir", None)
+        if folder is None and not (hub_repo or "").strip() and model in models:
+            folder = models[model]
+        folder = Path(folder) if folder is not None else None
+        samples = folder / "samples.png" if folder is not None and (folder / "samples.png").is_file() else None
+        return _describe(net, name), _card(folder), str(samples) if samples else None
+    return about
+
+
+# --- the page -----------------------------------------------------------------------------------
+
+def _read_examples(models: dict[str, str]) -> list[dict]:
+    path = EXAMPLES / "examples.json"
+    if not path.is_file():
+        return []
+    entries = json.loads(path.read_text())
+    return [dict(e, image=str(EXAMPLES / e["image"])) for e in entries
+            if e["model"] in models and (EXAMPLES / e["image"]).is_file()]
+
+
+def _examples(examples: list[dict], models: dict[str, str], editor, model, hub) -> None:
+    """One gallery of examples per model. Picking one loads the image with its hole painted
+    and switches to the model that knows its domain.
+
+    The gallery fills hidden components (the thumbnail shows the image with its hole in red);
+    the editor is then cleared and set in two further steps, see `_set_editor`.
+    """
+    thumb = gr.Image(visible=False, type="pil", format="png")
+    pick = gr.Textbox(visible=False)
+    chosen = {}  # str(index) -> example entry
+
+    def load(key: str) -> dict:
+        e = chosen[key]
+        image = _open_example(e["image"])
+        return editor_value(image, inpaint.preset(e["hole"], image.size))
+
+    for name in models:
+        group = [e for e in examples if e["model"] == name]
+        if not group:
+            continue
+        rows = []
+        for e in group:
+            image = _open_example(e["image"])
+            key = str(len(chosen))
+            chosen[key] = e
+            rows.append([with_hole(image, inpaint.preset(e["hole"], image.size)), name, "", key])
+        gallery = gr.Examples(rows, inputs=[thumb, model, hub, pick], visible_columns=[0], examples_per_page=12,
+                              label=f"Examples for {name} (held-out test images, hole already painted): "
+                                    "click one, then Fill the hole", api_visibility="private",
+                              elem_id=f"examples-{name}")
+        _set_editor(gallery.load_input_event.then, load, pick, editor)
+
+
+def _open_example(path: str) -> Image.Image:
+    with Image.open(path) as img:
+        img.load()
+        return img
+
+
+def _set_editor(then, fn, inputs, editor) -> None:
+    """Set the editor to fn(inputs) (a value with a hole layer) after clearing it.
+
+    Works around a gradio 6.31 ImageEditor bug: a layer sent from the server is placed by the
+    bounds of everything the canvas held since it was last cleared (at least `canvas_size`),
+    so it lands off-centre over an image smaller than an earlier one. Clearing the editor
+    first (value None) and keeping `canvas_size` tiny makes the bounds the image's own.
+    """
+    then(lambda: None, None, editor, queue=False, api_visibility="private", show_progress="hidden").then(
+        fn, inputs, editor, queue=False, api_visibility="private", show_progress="hidden")
+
+
+def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None = None) -> gr.Blocks:
+    """The app. models: name -> checkpoint folder or Hub repo id (default: the bundled checkpoints
+    that exist). examples: [{"model", "image" (path), "hole" (preset name), "caption"}] (default:
+    examples/examples.json, for the models present)."""
+    models = dict(bundled_models() if models is None else models)
+    examples = _read_examples(models) if examples is None else [e for e in examples if e["model"] in models]
+    first = next(iter(models), None)
+    run, generate, about = make_inpaint(models), make_generate(models), make_about(models)
+
+    with gr.Blocks(title="GAN inpainting", analytics_enabled=False) as demo:
+        gr.Markdown(
+            "# Fill a hole with a GAN\n"
+            "Paint over part of an image (or click a mask button), then press **Fill the hole**: a small "
+            "DCGAN searches its latent space for an image that matches the rest of yours and fills the hole "
+            "with it (Yeh et al., CVPR 2017). Each model knows only its own kind of image — start with an example."
+        )
+        with gr.Row(equal_height=True):
+            model = gr.Dropdown(choices=list(models), value=first, label="Model (bundled)", scale=1,
+                                info="Pick the model that knows your kind of image.")
+            hub = gr.Textbox(value="", label="…or a Hugging Face Hub model", scale=1,
+                             placeholder="user/name or user/name@revision",
+                             info="Press Enter to load; leave empty to use the bundled model.")
+        model_info = gr.Markdown()
+
+        with gr.Tabs():
+            with gr.Tab("Inpaint"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        editor = gr.ImageEditor(
+                            label="Your image: paint the hole to fill (red)", type="pil", image_mode="RGBA",
+                            format="png", sources=("upload", "clipboard"), layers=False, transforms=(),
+                            brush=gr.Brush(default_size=16, colors=[BRUSH], default_color=BRUSH, color_mode="fixed"),
+                            eraser=gr.Eraser(default_size=16), canvas_size=(16, 16), height=420,
+                            placeholder="Drop an image here, or pick an example below",
+                            elem_id="editor",
+                        )
+                        gr.Markdown("Or paint a preset hole (replaces what is painted):")
+                        with gr.Row():
+                            preset_buttons = [(gr.Button(label, size="sm", min_width=80), name)
+                                              for label, name in PRESET_BUTTONS]
+                        with gr.Row():
+                            run_button = gr.Button("Fill the hole", variant="primary", scale=3, elem_id="run")
+                            stop_button = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
+                        _examples(examples, models, editor, model, hub)
+                        with gr.Accordion("Advanced", open=False):
+                            iterations = gr.Slider(
+                                1, MAX_ITERATIONS, value=DEFAULTS.iterations, step=1, elem_id="iterations",
+                                label="Iterations (at most; stops early when the loss stops improving)")
+                            restarts = gr.Slider(1, MAX_RESTARTS, value=DEFAULTS.restarts, step=1,
+                                                 label="Restarts (random starts searched side by side)",
+                                                 elem_id="restarts")
+                            lam = gr.Number(value=DEFAULTS.lam, minimum=0,
+                                            label="λ (weight of the realism term −log D(G(z)))")
+                            seed = gr.Number(value=DEFAULTS.seed, precision=0, label="Seed")
+                            blend = gr.Radio(["poisson", "alpha", "none"], value=DEFAULTS.blend,
+                                             label="Blend the fill in with")
+                    with gr.Column(scale=1):
+                        result = gr.Image(label="Result (your image's size)", type="pil", format="png",
+                                          interactive=False, height=380, elem_id="result")
+                        status = gr.Markdown("Result, candidates and G(z) appear here.", label="Status", elem_id="status")
+                        candidates = gr.Gallery(label="Candidates, best first (click to enlarge)", format="png",
+                                                columns=4, height=220, interactive=False, elem_id="candidates")
+                        raw = gr.Image(label="Raw G(z) of the best candidate (the model's resolution)",
+                                       type="pil", format="png", interactive=False, height=220, elem_id="raw")
+            with gr.Tab("Generate"):
+                gr.Markdown("Random samples G(z) from the chosen model: what it has learned its domain looks like.")
+                with gr.Row():
+                    gen_seed = gr.Number(value=0, precision=0, label="Seed")
+                    gen_count = gr.Slider(1, 64, value=36, step=1, label="How many")
+                    gen_button = gr.Button("Generate", variant="primary")
+                gen_image = gr.Image(label="Samples", type="pil", format="png", interactive=False)
+                gen_status = gr.Markdown(label="Status")
+
+            with gr.Tab("About"):
+                gr.Markdown(METHOD)
+                gr.Markdown("### The chosen model")
+                about_summary = gr.Markdown()
+                with gr.Row():
+                    about_card = gr.Markdown()
+                    about_samples = gr.Image(label="Samples (from the model card)", interactive=False,
+                                             type="filepath", height=360)
+
+        # --- events
+        inputs = [editor, model, hub, iterations, restarts, lam, seed, blend]
+        outputs = [result, candidates, raw, status]
+        run_button.click(run, inputs, outputs, api_name="inpaint", show_progress_on=[candidates, raw],
+                         concurrency_id="completion")
+        stop_button.click(stop, None, None, queue=False, api_visibility="private")
+        held = gr.State()  # the editor's image while the editor is cleared and set again
+        for button, name in preset_buttons:
+            # (see _set_editor: clear the editor, then set it)
+            button.click(_take_image, editor, [held, editor], queue=False, api_visibility="private",
+                         show_progress="hidden").then(_painter(name), held, editor, queue=False,
+                                                      api_visibility="private", show_progress="hidden")
+        gen_button.click(generate, [model, hub, gen_seed, gen_count], [gen_image, gen_status],
+                         api_name="generate", concurrency_id="completion")
+
+        def describe(choice, hub_repo):
+            summary, card, samples = about(choice, hub_repo)
+            if summary.startswith("⚠️"):
+                gr.Warning(summary.removeprefix("⚠️ "), title="Model not available")
+            return summary, summary, card, samples
+
+        about_outputs = [model_info, about_summary, about_card, about_samples]
+        model.change(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
+        hub.submit(describe, [model, hub], about_outputs, api_visibility="private")
+        demo.load(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
+    # two CPU cores: one completion at a time, up to 32 waiting in line (then "queue is full")
+    demo.queue(default_concurrency_limit=1, max_size=32)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    args = parser.parse_args(argv)
+    demo = build_demo()
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+
+
+if __name__ == "__main__":
+    main()

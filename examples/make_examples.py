@@ -1,0 +1,75 @@
+"""Write the app's example images: held-out test images of each bundled model's domain.
+
+    PYTHONPATH=. python examples/make_examples.py
+
+Writes examples/<model>/<n>-<name>.png (upscaled so people can paint on them) and
+examples/examples.json, which lists each image with the model that knows its domain and
+the mask preset the app paints on it when the example is picked. Only test splits are
+used (Fashion-MNIST t10k; the held-out emoji code points), so no example was seen in training.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from train import data
+
+HERE = Path(__file__).resolve().parent
+SIDE = 256  # the size shown in the editor: big enough to paint on
+
+# (t10k index, hole preset): one garment of each of six classes, with different holes
+FASHION = [(19, "center"), (2, "left"), (13, "top"), (9, "random"), (18, "strokes"), (0, "center")]
+# (emoji set:code points, hole preset): faces in the three drawing styles of the training data
+EMOJI = [("twemoji:1F600", "center"), ("openmoji:1F620", "bottom"), ("noto:1F629", "random"),
+         ("twemoji:1F467", "strokes"), ("noto:1F61C", "left"), ("openmoji:1F385", "center")]
+EMOJI_NAMES = {"1F600": "grinning", "1F620": "angry", "1F629": "weary", "1F467": "girl",
+               "1F61C": "winking-tongue", "1F385": "santa"}
+
+
+def fashion_mnist() -> list[dict]:
+    images, labels = data.fashion_mnist("test")
+    out = []
+    for n, (i, hole) in enumerate(FASHION):
+        # the 32x32 image the model was trained on (28x28 garment + 2 px black border), kept at
+        # that framing so the garment has the size the model knows; NEAREST keeps the pixels honest
+        img = Image.fromarray(images[i, 0].numpy(), "L").resize((SIDE, SIDE), Image.NEAREST)
+        cls = data.FASHION_MNIST_CLASSES[int(labels[i])]
+        name = cls.lower().replace("/", "-").replace(" ", "-")
+        out.append(_save(img, "fashion-mnist-32", f"{n}-{name}.png", hole, f"{cls} (Fashion-MNIST test image {i})"))
+    return out
+
+
+def emoji() -> list[dict]:
+    images, names = data.emoji("test")
+    index = {name: i for i, name in enumerate(names)}
+    out = []
+    for n, (key, hole) in enumerate(EMOJI):
+        if key not in index:  # a set missing on this machine (e.g. no Noto font): skip it
+            continue
+        arr = images[index[key]].permute(1, 2, 0).numpy().astype(np.uint8)
+        img = Image.fromarray(arr, "RGB").resize((SIDE, SIDE), Image.BICUBIC)
+        style, seq = key.split(":")
+        name = EMOJI_NAMES.get(seq, seq.lower())
+        out.append(_save(img, "emoji-64", f"{n}-{style}-{name}.png", hole, f"{name} ({style}, held-out emoji U+{seq})"))
+    return out
+
+
+def _save(img: Image.Image, model: str, filename: str, hole: str, caption: str) -> dict:
+    folder = HERE / model
+    folder.mkdir(parents=True, exist_ok=True)
+    img.save(folder / filename, optimize=True)
+    return {"model": model, "image": f"{model}/{filename}", "hole": hole, "caption": caption}
+
+
+def main() -> None:
+    entries = fashion_mnist() + emoji()
+    (HERE / "examples.json").write_text(json.dumps(entries, indent=2) + "\n")
+    print(f"wrote {len(entries)} examples to {HERE}")
+
+
+if __name__ == "__main__":
+    main()

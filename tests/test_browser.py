@@ -1,0 +1,205 @@
+"""The app in a real browser: Playwright driving Debian's chromium (never `playwright install`).
+
+Screenshots go to test-output/browser/ (gitignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+OUT = Path(__file__).resolve().parent.parent / "test-output" / "browser"
+FASHION = app.CHECKPOINTS / "fashion-mnist-32"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=ARGS,
+            viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(60_000)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def serve():
+    demos = []
+
+    def start(*args, **kwargs) -> str:
+        demo = app.build_demo(*args, **kwargs)
+        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+        demos.append(demo)
+        return demo.local_url
+
+    yield start
+    for demo in demos:
+        demo.close()
+
+
+def open_app(page, url: str, examples_id: str) -> None:
+    page.goto(url, wait_until="load")
+    page.wait_for_selector(f"#{examples_id} button")
+
+
+def pick_example(page, examples_id: str, size: tuple[int, int], index: int = 0) -> None:
+    page.locator(f"#{examples_id} button").nth(index).click()
+    wait_for_editor_image(page, size)
+
+
+def wait_for_editor_image(page, size: tuple[int, int]) -> None:
+    """Wait until the editor's events are done and it shows an image of `size`."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => [...document.querySelectorAll('#editor [data-testid=status-tracker]')]"
+                           ".every(e => e.classList.contains('hide'))")
+    # gradio 6 exposes its editor as window.editor; its canvas takes the image's size once loaded
+    page.wait_for_function("([w, h]) => window.editor && window.editor.width === w && window.editor.height === h",
+                           arg=list(size))
+    page.wait_for_timeout(1000)  # the hole layer is drawn just after the image
+
+
+def image_box(page, size: tuple[int, int]) -> dict:
+    """Where the image is drawn on the editor's canvas (fitted and centred), in page pixels."""
+    box = page.locator("#editor canvas").first.bounding_box()
+    scale = min(box["width"] / size[0], box["height"] / size[1])
+    w, h = size[0] * scale, size[1] * scale
+    return {"x": box["x"] + (box["width"] - w) / 2, "y": box["y"] + (box["height"] - h) / 2, "width": w, "height": h}
+
+
+def paint_stroke(page, size, y=0.85, x0=0.25, x1=0.75) -> None:
+    """Drag the mouse across the image at height `y` (fractions of the image)."""
+    b = image_box(page, size)
+    page.mouse.move(b["x"] + x0 * b["width"], b["y"] + y * b["height"])
+    page.mouse.down()
+    for t in np.linspace(x0, x1, 12)[1:]:
+        page.mouse.move(b["x"] + t * b["width"], b["y"] + y * b["height"], steps=2)
+    page.mouse.up()
+
+
+STATUS = "document.querySelector('#status [data-testid=markdown]')?.innerText || ''"
+STATUS_IDLE = "document.querySelector('#status [data-testid=status-tracker]')?.classList.contains('hide')"
+
+
+def run_and_wait(page, timeout_ms: int = 120_000) -> str:
+    """Click "Fill the hole" and wait for the run to end with a new "Done in" status; the status text."""
+    before = page.evaluate(f"() => {STATUS}")
+    page.click("#run")
+    page.wait_for_function(f"(before) => {{ const t = {STATUS}; return {STATUS_IDLE} && t.includes('Done in')"
+                           " && t !== before; }", arg=before, timeout=timeout_ms)
+    page.wait_for_function(  # and the result, the candidates and G(z) are shown
+        "() => ['#result', '#candidates', '#raw'].every(id => { const imgs = document.querySelectorAll(id + ' img');"
+        " return imgs.length > 0 && [...imgs].every(i => i.complete && i.naturalWidth > 0); })")
+    return page.evaluate(f"() => {STATUS}")
+
+
+def hole_percent(status: str) -> int:
+    return int(re.search(r"The hole covered (\d+)%", status).group(1))
+
+
+def red_tint(page, size, region) -> float:
+    """Mean R - G of the editor's canvas over `region` = (x0, y0, x1, y1), fractions of the image."""
+    b = image_box(page, size)
+    shot = Image.open(io.BytesIO(page.screenshot(clip=b))).convert("RGB")
+    arr = np.asarray(shot).astype(float)
+    h, w = arr.shape[:2]
+    x0, y0, x1, y1 = region
+    part = arr[int(y0 * h): int(y1 * h), int(x0 * w): int(x1 * w)]
+    return float((part[..., 0] - part[..., 1]).mean())
+
+
+def test_example_stroke_run(page, serve, tiny_checkpoints, tmp_path):
+    OUT.mkdir(parents=True, exist_ok=True)
+    grey = np.tile(np.linspace(70, 170, 96, dtype=np.uint8), (96, 1))  # no red in it: red on the canvas is the hole
+    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "example.png")
+    examples = [{"model": "tiny-rgb", "image": str(tmp_path / "example.png"), "hole": "center", "caption": "grey"}]
+    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}, examples)
+
+    open_app(page, url, "examples-tiny-rgb")
+    assert page.get_by_text("Fill a hole with a GAN").is_visible()
+    pick_example(page, "examples-tiny-rgb", (96, 96))
+    assert red_tint(page, (96, 96), (0.3, 0.3, 0.7, 0.7)) > 40  # the example's hole, in the middle
+    assert red_tint(page, (96, 96), (0.0, 0.0, 0.2, 0.2)) < 10
+    paint_stroke(page, (96, 96))
+    status = run_and_wait(page)
+    assert hole_percent(status) > 25  # the centre quarter and the stroke
+    assert page.locator("#result img").is_visible()
+    page.screenshot(path=str(OUT / "tiny-app.png"), full_page=True)
+
+    # a preset button replaces the hole, and the editor shows it where it is
+    page.get_by_role("button", name="Left half").click()
+    wait_for_editor_image(page, (96, 96))
+    page.screenshot(path=str(OUT / "tiny-app-preset-editor.png"))
+    assert red_tint(page, (96, 96), (0.05, 0.1, 0.45, 0.9)) > 40
+    assert red_tint(page, (96, 96), (0.55, 0.1, 0.95, 0.9)) < 10
+    status = run_and_wait(page)
+    assert hole_percent(status) == 50
+    page.screenshot(path=str(OUT / "tiny-app-preset.png"), full_page=True)
+
+
+def test_nothing_painted_shows_a_plain_error(page, serve, tiny_checkpoints, tmp_path):
+    Image.new("RGB", (64, 48), (120, 120, 120)).save(tmp_path / "plain.png")
+    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}, [])
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#editor")
+    page.locator("#editor input[type=file]").set_input_files(str(tmp_path / "plain.png"))
+    wait_for_editor_image(page, (64, 48))
+    page.click("#run")
+    page.get_by_text("Nothing is painted").first.wait_for()
+    page.wait_for_timeout(500)
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "error-nothing-painted.png"))
+
+
+@pytest.mark.skipif(not (FASHION / "model.safetensors").is_file(), reason="the bundled fashion-mnist-32 is not there")
+def test_real_app_screenshot(page, serve):
+    """The real app on the bundled checkpoint, a short completion of the first example."""
+    url = serve()
+    open_app(page, url, "examples-fashion-mnist-32")
+    pick_example(page, "examples-fashion-mnist-32", (256, 256))
+    page.get_by_text("Advanced").click()
+    for elem, value in (("iterations", "60"), ("restarts", "8")):
+        box = page.locator(f"#{elem} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    status = run_and_wait(page, timeout_ms=300_000)
+    assert "60 iterations" in status or "stopped early" in status
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "real-app.png"), full_page=True)
+
+    # a long run shows previews while it searches, and Stop ends it with the best so far
+    box = page.locator("#iterations input[type=number]")
+    box.fill("2000")
+    box.press("Enter")
+    page.click("#run")
+    page.wait_for_function(f"() => ({STATUS}).includes('Searching')", timeout=120_000)
+    page.screenshot(path=str(OUT / "real-app-running.png"), full_page=True)
+    page.click("#stop")
+    page.wait_for_function(f"() => {STATUS_IDLE} && ({STATUS}).includes('Done in')", timeout=120_000)
+    status = page.evaluate(f"() => {STATUS}")
+    assert "stopped by you" in status
+    assert int(re.search(r"(\d+) iterations", status).group(1)) < 2000
