@@ -10,6 +10,7 @@ of the original image at its full resolution.
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,15 +32,15 @@ class Settings:
     """How a completion is searched for. The defaults are this project's fast settings;
     `Settings.paper()` gives the seed algorithm as published."""
 
-    iterations: int = 300       # Adam steps at most (early stopping usually ends sooner)
-    restarts: int = 16          # K random starts, optimized as one batch
-    init_pool: int = 8          # draw K * init_pool z's, start from the K whose G(z) best fits (1: plain)
+    iterations: int = 50        # Adam steps at most (early stopping may end sooner)
+    restarts: int = 8           # K starts, optimized as one batch
+    init_pool: int = 16         # draw K * init_pool z's, start from the K whose G(z) best fits (1: plain)
     lam: float = 0.003          # weight of the perceptual (adversarial) loss
-    lr: float = 0.05            # Adam step size on z
+    lr: float = 0.1             # Adam step size on z
     window: int = 7             # importance-weight window (pixels at model resolution)
     weighted: bool = True       # Yeh et al.'s importance weights (False: plain masked L1)
     context_floor: float = 0.1  # weight every known pixel gets on top of W, so far context counts
-    patience: int = 40          # stop when the best loss has not improved by 0.1% for this many steps
+    patience: int = 15          # stop when the best loss has not improved by 0.1% for this many steps
     blend: str = "poisson"      # poisson | alpha | none
     candidates: int = 8         # distinct candidates to return
     seed: int = 0
@@ -128,7 +129,8 @@ def complete(
         raise InpaintError(f"the model is on {device} but settings ask for {settings.device}; "
                            "load it with load_model(..., device=...)")
     precision = resolve_precision(settings.precision, device)
-    if device.type == "cpu" and torch.get_num_threads() != default_threads():
+    if device.type == "cpu" and torch.get_num_threads() > default_threads():
+        # PyTorch counts the host's cores; in a container (a Space) that oversubscribes the few we get
         torch.set_num_threads(default_threads())
 
     view = model_view(image, model.channels)
@@ -142,6 +144,7 @@ def complete(
     if not (known > 0).any():
         raise InpaintError("too little of the image is left outside the hole for the model to match")
 
+    model = _fused(model)
     z, best_z, best_loss, history, stopped_early, it = _optimize(model, y, weights, settings, precision,
                                                                  on_progress, progress_every, known, started)
     with torch.no_grad(), autocast(device, precision):
@@ -164,6 +167,21 @@ def complete(
         masked=masked, iterations=it, seconds=time.perf_counter() - started, history=history,
         stopped_early=stopped_early, device=str(device), precision=precision,
     )
+
+
+_FUSED: "weakref.WeakKeyDictionary[DCGAN, DCGAN]" = weakref.WeakKeyDictionary()
+
+
+def _fused(model: DCGAN) -> DCGAN:
+    """A frozen eval-mode copy with the BatchNorms folded into the convolutions (~15% faster
+    steps on a CPU). Cached per model object for models in eval mode (as `load_model` gives
+    them); a model in training mode may still change, so it is copied afresh each call."""
+    if model.training:
+        return model.fused()
+    fused = _FUSED.get(model)
+    if fused is None or next(fused.parameters()).device != next(model.parameters()).device:
+        fused = _FUSED[model] = model.fused()
+    return fused
 
 
 def _check(s: Settings) -> None:

@@ -47,7 +47,10 @@ def autocast(device: torch.device, precision: str):
 
 
 def default_threads() -> int:
-    """Threads for CPU work: the cores this process may use (not the host's count)."""
+    """Threads for CPU work: OMP_NUM_THREADS if set, else the cores this process may use
+    (not the host's count)."""
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"])
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:

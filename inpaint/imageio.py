@@ -62,10 +62,12 @@ def normalize(img: Image.Image) -> Image.Image:
     """Any PIL image -> "RGB", "RGBA" or "L", 8 bits, upright (EXIF orientation applied).
 
     16-bit and 32-bit greyscale are scaled to 8 bits by their own range; palette images
-    keep their transparency as alpha; CMYK and other modes become RGB.
+    keep their transparency as alpha; CMYK and other modes become RGB. Raises InpaintError
+    for an image over MAX_PIXELS.
     """
     from PIL import ImageOps
 
+    check_size(img.size)
     try:
         img = ImageOps.exif_transpose(img)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not lose the image
@@ -81,19 +83,47 @@ def normalize(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def check_size(size: tuple[int, int], name: str | None = None) -> None:
+    """InpaintError if an image of `size` = (width, height) has more than MAX_PIXELS pixels.
+
+    Pillow itself only warns between MAX_IMAGE_PIXELS and twice that, and decodes the image;
+    this is the hard limit the engine, the CLI and the app all apply (before decoding, where
+    they read files).
+    """
+    from .errors import InpaintError
+
+    w, h = size
+    if w * h > MAX_PIXELS:
+        where = f"{name}: " if name else ""
+        raise InpaintError(f"{where}the image is {w}x{h} = {w * h:,} pixels, over the limit of {MAX_PIXELS:,} pixels "
+                           f"(too large, or a decompression bomb); scale it down first")
+
+
 def read_image(path) -> Image.Image:
-    """Read an image file safely (see `normalize`); InpaintError with a plain message if it can't."""
+    """Read an image file safely (see `normalize`); InpaintError with a plain message if it can't.
+
+    The size is checked from the header, before anything is decoded.
+    """
     from .errors import InpaintError
 
     try:
         with Image.open(path) as img:
+            check_size(img.size, str(path))
             img.load()
             return normalize(img)
+    except InpaintError:
+        raise
     except FileNotFoundError as err:
         raise InpaintError(f"{path}: no such file") from err
+    except IsADirectoryError as err:
+        raise InpaintError(f"{path}: is a folder, not an image file") from err
     except Image.DecompressionBombError as err:
-        raise InpaintError(f"{path}: image is too large (over {MAX_PIXELS:,} pixels)") from err
-    except (OSError, ValueError, SyntaxError) as err:
+        raise InpaintError(f"{path}: the image is over the limit of {MAX_PIXELS:,} pixels (too large, or a "
+                           f"decompression bomb); scale it down first") from err
+    except MemoryError as err:
+        raise InpaintError(f"{path}: not enough memory to decode this image") from err
+    except Exception as err:  # noqa: BLE001 - Pillow's decoders fail on corrupt files in many ways
+        # (OSError, SyntaxError, EOFError, struct.error, IndexError, ...): all mean the same to a user
         raise InpaintError(f"{path}: not a readable image ({err})") from err
 
 

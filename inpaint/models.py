@@ -151,6 +151,30 @@ class DCGAN(
         return z
 
     @torch.no_grad()
+    def fused(self) -> "DCGAN":
+        """A copy for inference with every BatchNorm folded into the convolution before it.
+
+        Same outputs as this model in eval mode (to float rounding), fewer passes over the
+        activations: the latent optimization runs G and D forward and backward thousands of
+        times per completion, and the BatchNorms are a sizeable share of that on a CPU.
+        """
+        fused = DCGAN(**self.config).to(next(self.parameters()).device)
+        fused.load_state_dict(self.state_dict())
+        for net, out_dim in ((fused.G.net, 1), (fused.D.net, 0)):  # ConvTranspose: (in, out, k, k)
+            for i, layer in enumerate(list(net)):
+                if isinstance(layer, nn.BatchNorm2d):
+                    conv = net[i - 1]
+                    scale = layer.weight / torch.sqrt(layer.running_var + layer.eps)
+                    shape = [1] * conv.weight.dim()
+                    shape[out_dim] = -1
+                    conv.weight.mul_(scale.reshape(shape))
+                    conv.bias = nn.Parameter(layer.bias - layer.running_mean * scale)
+                    net[i] = nn.Identity()
+        fused.eval().requires_grad_(False)
+        fused.source = getattr(self, "source", None)
+        return fused
+
+    @torch.no_grad()
     def generate(self, n: int, seed: int = 0) -> torch.Tensor:
         """n samples, N x C x R x R in [-1, 1], in eval mode."""
         was_training = self.training

@@ -63,6 +63,21 @@ def test_checkpoint_round_trip_through_the_hub_mixin(tmp_path):
     assert torch.equal(model.G(z), again.G(z))
 
 
+def test_fused_model_matches_the_original():
+    torch.manual_seed(0)
+    model = DCGAN(resolution=32, channels=3, z_dim=8, ngf=8, ndf=8).apply(weights_init)
+    model.train()
+    for _ in range(3):  # give the BatchNorms non-trivial running statistics
+        model.D(model.G(torch.randn(16, 8)))
+    model.eval()
+    fused = model.fused()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    z = torch.randn(5, 8)
+    assert torch.allclose(fused.G(z), model.G(z), atol=1e-5)
+    assert torch.allclose(fused.D(model.G(z)), model.D(model.G(z)), atol=1e-4)
+    assert model.G.net[1].__class__ is torch.nn.BatchNorm2d  # the original is untouched
+
+
 @pytest.mark.parametrize("prior", ["gaussian", "uniform"])
 def test_project_z_keeps_z_in_the_prior(prior):
     model = DCGAN(resolution=8, z_dim=16, ngf=4, ndf=4, prior=prior)
