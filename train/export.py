@@ -32,7 +32,8 @@ def hardware(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"CPU: {cpu}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"CPU: {cpu}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def save_weights(model: DCGAN, path: Path) -> None:
@@ -106,6 +107,8 @@ def write_card(out: Path) -> None:
         f"{minutes:.1f} minutes of training on {info.get('device', '?')}, precision {info.get('precision', '?')}",
         "- recipe: Adam lr 2e-4, beta1 0.5, N(0, 0.02) init, non-saturating G loss, horizontal flips",
     ]
+    if info.get("notes"):
+        lines += [f"- note: {info['notes']}"]
     if info.get("attribution"):
         lines += ["", "## Attribution", "", info["attribution"]]
     if info.get("evaluation"):
