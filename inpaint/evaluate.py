@@ -133,6 +133,17 @@ def summarize(rows, masks, methods, clean) -> dict:
                 entry["semantic"] = float(np.mean([r["semantic"] for r in sel]))
             entry["n"] = len(sel)
             table.setdefault(mask_name, {})[method] = entry
+    # the paper's settings run on the first few images only: compare like with like too
+    for mask_name in masks:
+        paper = table.get(mask_name, {}).get("paper")
+        if paper is None or "project" not in table[mask_name]:
+            continue
+        sel = [r for r in rows if r["mask"] == mask_name and r["method"] == "project" and r["index"] < paper["n"]]
+        entry = {k: float(np.mean([r[k] for r in sel])) for k in ("psnr_hole", "psnr", "ssim_hole", "ssim", "seconds")}
+        if "semantic" in sel[0]:
+            entry["semantic"] = float(np.mean([r["semantic"] for r in sel]))
+        entry["n"] = len(sel)
+        table[mask_name]["project, paper's images"] = entry
     result = {"table": table, "clean_accuracy": clean}
     sem = [m for m in SEMANTIC_MASKS if m in table]
     if clean is not None and sem:

@@ -77,8 +77,10 @@ def test_tiny_end_to_end_evaluation(tmp_path, monkeypatch):
     summary = ev.evaluate(model, n=3, masks=["center", "left"], paper_n=1, out=out,
                           settings=ev.Settings(iterations=10, restarts=2))
     table = summary["table"]
-    assert set(table) == {"center", "left"} and set(table["center"]) == set(ev.METHODS)
+    assert set(table) == {"center", "left"}
+    assert set(table["center"]) == set(ev.METHODS) | {"project, paper's images"}
     assert table["center"]["paper"]["n"] == 1 and table["center"]["telea"]["n"] == 3
+    assert table["center"]["project, paper's images"]["n"] == 1
     assert 0 <= summary["clean_accuracy"] <= 1 and "semantic" in table["left"]["project"]
     saved = json.loads((out / "results.json").read_text())
     assert len(saved["rows"]) == 2 * (3 * 4 + 1)
