@@ -32,15 +32,15 @@ class Settings:
     """How a completion is searched for. The defaults are this project's fast settings;
     `Settings.paper()` gives the seed algorithm as published."""
 
-    iterations: int = 50        # Adam steps at most (early stopping may end sooner)
-    restarts: int = 8           # K starts, optimized as one batch
+    iterations: int = 100       # Adam steps at most (early stopping may end sooner)
+    restarts: int = 16          # K starts, optimized as one batch
     init_pool: int = 16         # draw K * init_pool z's, start from the K whose G(z) best fits (1: plain)
     lam: float = 0.003          # weight of the perceptual (adversarial) loss
     lr: float = 0.1             # Adam step size on z
     window: int = 7             # importance-weight window (pixels at model resolution)
     weighted: bool = True       # Yeh et al.'s importance weights (False: plain masked L1)
     context_floor: float = 0.1  # weight every known pixel gets on top of W, so far context counts
-    patience: int = 15          # stop when the best loss has not improved by 0.1% for this many steps
+    patience: int = 20          # stop when the best loss has not improved by 0.1% for this many steps
     blend: str = "poisson"      # poisson | alpha | none
     candidates: int = 8         # distinct candidates to return
     seed: int = 0
