@@ -37,7 +37,7 @@ def machine() -> str:
            f"{platform.python_version()}"
 
 
-def _case(model_path: str, case: str, repeats: int, paper_iterations: int, queue) -> None:
+def _case(model_path: str, case: str, repeats: int, paper_iterations: int, loop_iterations: int, queue) -> None:
     """One case in a fresh process, so its peak RSS is its own."""
     import numpy as np
     from PIL import Image
@@ -55,7 +55,7 @@ def _case(model_path: str, case: str, repeats: int, paper_iterations: int, queue
     if case == "default":
         settings = Settings()
     elif case in ("fp32", "bf16"):  # the default loop, no early stop, fixed precision
-        settings = Settings(iterations=100, patience=0, precision=case)
+        settings = Settings(iterations=loop_iterations, patience=0, precision=case)
     else:
         settings = Settings.paper(iterations=paper_iterations)
     times, its = [], []
@@ -115,6 +115,7 @@ def main(argv=None) -> int:
     p.add_argument("--cases", default="default,fp32,bf16,paper")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--paper-iterations", type=int, default=50)
+    p.add_argument("--loop-iterations", type=int, default=100, help="steps for the fp32 vs bf16 cases")
     p.add_argument("--no-train", action="store_true", help="skip the training-step measurement")
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args(argv)
@@ -123,7 +124,8 @@ def main(argv=None) -> int:
     for model_path in args.models.split(","):
         for case in args.cases.split(","):
             q = ctx.Queue()
-            proc = ctx.Process(target=_case, args=(model_path, case, args.repeats, args.paper_iterations, q))
+            proc = ctx.Process(target=_case, args=(model_path, case, args.repeats, args.paper_iterations,
+                                                          args.loop_iterations, q))
             proc.start()
             row = q.get()
             proc.join()
@@ -133,7 +135,7 @@ def main(argv=None) -> int:
     header = f"Machine: {machine()}"
     lines = [header, "", "| model | settings | restarts | precision | iterations | s / iteration | s / completion | peak RSS (MiB) |",
              "|---|---|---|---|---|---|---|---|"]
-    names = {"default": "default (early stop)", "fp32": "default loop, 100 it", "bf16": "default loop, 100 it",
+    names = {"default": "default (early stop)", "fp32": "default loop, fixed steps", "bf16": "default loop, fixed steps",
              "paper": "paper (1000 it)"}
     for r in rows:
         lines.append(f"| {r['model']} | {names[r['case']]} | {r['restarts']} | {r['precision']} | {r['iterations']:.0f} | "

@@ -87,3 +87,18 @@ def test_tiny_end_to_end_evaluation(tmp_path, monkeypatch):
     assert (out / "figure-center.png").exists() and "| center | telea |" in (out / "results.md").read_text()
     quality = ev.sample_quality(model, 100)
     assert quality["frechet"] > quality["frechet_train"] >= 0 and sum(quality["histogram"].values()) == 100
+
+
+def test_benchmark_runs_and_prints_a_table(tiny_checkpoints, tmp_path, capsys):
+    from inpaint import benchmark
+
+    out = tmp_path / "bench.json"
+    assert benchmark.main(["--models", tiny_checkpoints["tiny-grey"], "--cases", "default,paper", "--repeats", "1",
+                           "--paper-iterations", "3", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| tiny-grey | default (early stop) | 16 |" in text and "paper (1000 it)" in text
+    assert "Training step (tiny-grey, batch 64)" in text
+    rows = json.loads(out.read_text())["rows"]
+    paper = next(r for r in rows if r["case"] == "paper")
+    assert paper["seconds_per_completion"] == pytest.approx(1000 * paper["seconds_per_iteration"])
+    assert all(r["peak_rss_mib"] > 0 for r in rows)
