@@ -14,6 +14,9 @@ import json
 import os
 import queue
 import threading
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from io import BytesIO
 from pathlib import Path
 
 import gradio as gr
@@ -21,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 import inpaint
-from inpaint.imageio import grid, normalize
+from inpaint.imageio import MAX_PIXELS, check_size, grid, normalize
 from inpaint.masks import from_image
 
 ROOT = Path(__file__).resolve().parent
@@ -32,6 +35,17 @@ BUNDLED = ("fashion-mnist-32", "emoji-64")  # the picker's order
 MAX_SIDE = 1024         # larger images are scaled down first (the fill is 32-64 px anyway)
 MAX_ITERATIONS = 2000   # per request, so one request can't hog the shared CPU
 MAX_RESTARTS = 128
+# seconds one completion may search (the best so far is returned then); the queue's next user waits meanwhile
+TIME_LIMIT = float(os.environ.get("INPAINT_TIME_LIMIT", "120"))
+# seconds a request waits for a Hub model to download before it gives up (the download goes on in the
+# background): a Hub that does not answer must not hold the queue for the minutes huggingface_hub retries
+HUB_WAIT = float(os.environ.get("INPAINT_HUB_WAIT", "20"))
+MAX_HUB_LOADS = 4       # Hub downloads under way at once; more are refused until one ends
+MAX_FILE_SIZE = os.environ.get("INPAINT_MAX_FILE_SIZE", "25mb")  # per uploaded file (launch's max_file_size)
+# gradio keeps every upload, result and streamed preview in its cache folder (GRADIO_TEMP_DIR): every 10
+# minutes, delete those older than an hour (and all of them when the server stops)
+DELETE_CACHE = (600, 3600)
+QUEUE_SIZE = 32         # requests waiting in line, beyond which new ones get "queue is full"
 HOLE_RGBA = (255, 40, 40, 150)   # how the app draws a hole into the editor: semi-transparent red
 BRUSH = ("#ff2828", 0.6)
 VIEW = 256               # small model-resolution images are shown upscaled to this size
@@ -66,8 +80,8 @@ candidates. The fill is then blended into your image at its full resolution
   scaled back up and pasted into the hole. Pixels outside the hole are yours, unchanged.
 - Images larger than {MAX_SIDE} px on the long side are scaled down to {MAX_SIDE} px first.
 - The search costs time: defaults are {DEFAULTS.iterations} iterations × {DEFAULTS.restarts} restarts
-  (it stops early when the loss stops improving); requests are capped at {MAX_ITERATIONS} iterations
-  and {MAX_RESTARTS} restarts.
+  (it stops early when the loss stops improving); requests are capped at {MAX_ITERATIONS} iterations,
+  {MAX_RESTARTS} restarts and {TIME_LIMIT:.0f} seconds of search (then the best fill so far is returned).
 """
 
 
@@ -100,9 +114,52 @@ def _source(models: dict[str, str], choice: str | None, hub_repo: str | None) ->
 def _load(models: dict[str, str], choice: str | None, hub_repo: str | None) -> tuple[inpaint.DCGAN, str]:
     source, name = _source(models, choice, hub_repo)
     try:
-        return inpaint.load_model(source), name  # cached in-process by inpaint.hub
+        return load_model(source), name
     except inpaint.ModelLoadError as err:
         raise _user_error(str(err), title="Model not available") from None
+
+
+_loads: dict[str, Future] = {}  # source -> the load under way
+_loads_lock = threading.Lock()
+
+
+def load_model(source: str, wait: float | None = None) -> inpaint.DCGAN:
+    """inpaint.load_model(source), waiting at most `wait` seconds (default HUB_WAIT).
+
+    The load runs in a thread of its own, so when the Hub does not answer (huggingface_hub retries
+    for minutes) this request gives up with a ModelLoadError and frees the queue for the next
+    user while the download goes on; once it is done the model is in inpaint.hub's cache and the
+    next request for it gets it at once. Loads of the same source share one thread.
+    """
+    wait = HUB_WAIT if wait is None else wait
+    with _loads_lock:
+        future = _loads.get(source)
+        if future is None:
+            if len(_loads) >= MAX_HUB_LOADS:
+                raise inpaint.ModelLoadError(f"cannot load Hub repo '{source}' now: {len(_loads)} downloads are "
+                                             f"already under way (the Hub may be slow or unreachable); try again "
+                                             f"in a minute", source=source)
+            future = _loads[source] = Future()
+            threading.Thread(target=_load_in_background, args=(source, future), name="inpaint-load",
+                             daemon=True).start()
+    try:
+        return future.result(timeout=wait)
+    except FutureTimeout:
+        raise inpaint.ModelLoadError(
+            f"Hub repo '{source}' is still downloading after {wait:g} s (the Hub is slow or not answering); "
+            f"the download goes on in the background: try again in a minute, or use a bundled model",
+            source=source) from None
+
+
+def _load_in_background(source: str, future: Future) -> None:
+    try:
+        future.set_result(inpaint.load_model(source))  # cached in-process by inpaint.hub
+    except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the future
+        future.set_exception(err)
+    finally:
+        with _loads_lock:
+            if _loads.get(source) is future:
+                del _loads[source]
 
 
 def _describe(model: inpaint.DCGAN, name: str) -> str:
@@ -137,10 +194,13 @@ def with_hole(image: Image.Image, hole: np.ndarray) -> Image.Image:
 def read_editor(value) -> tuple[Image.Image, np.ndarray, list[str]]:
     """ImageEditor value -> (image, hole bool H x W, notes for the status line).
 
-    Raises gr.Error for what a user can get wrong. Images over MAX_SIDE are scaled down.
+    Raises gr.Error for what a user can get wrong. Images over MAX_SIDE are scaled down. The
+    hole is taken to be drawn on the image as it is shown, upright (EXIF orientation applied).
     """
     try:
-        image, hole = inpaint.from_editor(_masks_as_layers(value))
+        image, hole = inpaint.from_editor(_upright(_masks_as_layers(value)))
+    except inpaint.InpaintError as err:  # e.g. an image over the pixel limit
+        raise _user_error(str(err), title="Image not usable") from None
     except (OSError, ValueError) as err:  # a file the editor could not decode
         raise _user_error(f"The image could not be read ({err}). Try a PNG or JPEG file.") from None
     if image is None:
@@ -160,8 +220,17 @@ def read_editor(value) -> tuple[Image.Image, np.ndarray, list[str]]:
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         notes.append(f"The image was {image.width}×{image.height}; it was scaled down to {size[0]}×{size[1]} first.")
         image = image.resize(size, Image.LANCZOS)
-        hole = np.asarray(Image.fromarray(hole).resize(size, Image.NEAREST)) > 0
+        # a cell with any painted pixel is hole: thin strokes survive the scaling
+        hole = np.asarray(Image.fromarray(hole.astype(np.uint8) * 255).resize(size, Image.BOX)) > 0
     return image, hole, notes
+
+
+def _upright(value):
+    """The editor value with its background normalized (upright, 8-bit) before the hole is read,
+    so that the hole and the image agree on the image's orientation and size."""
+    if isinstance(value, dict) and isinstance(value.get("background"), Image.Image):
+        return {**value, "background": normalize(value["background"])}
+    return value
 
 
 def _masks_as_layers(value):
@@ -235,7 +304,8 @@ def _settings(iterations, restarts, lam, seed, blend) -> inpaint.Settings:
         raise _user_error("λ must be 0 or more.")
     if blend not in ("poisson", "alpha", "none"):
         raise _user_error(f"blend must be poisson, alpha or none, got {blend!r}.")
-    return inpaint.Settings(iterations=iterations, restarts=restarts, lam=float(lam), seed=int(seed or 0), blend=blend)
+    return inpaint.Settings(iterations=iterations, restarts=restarts, lam=float(lam), seed=int(seed or 0), blend=blend,
+                            time_limit=TIME_LIMIT)
 
 
 def make_inpaint(models: dict[str, str]):
@@ -285,7 +355,10 @@ def make_inpaint(models: dict[str, str]):
                         break
                     latest = newer
                 progress((latest.iteration, latest.total), desc="Searching the latent space")
-                yield (_view(latest.preview()), gr.skip(), gr.skip(),
+                # None, not gr.skip(), for the candidates and G(z): gradio 6.31 answers a skip with a
+                # per-session copy of the component, and the files that copy writes later are never
+                # deleted by delete_cache (the old ones are hidden by the progress overlay anyway)
+                yield (_view(latest.preview()), None, None,
                        f"Searching… iteration {latest.iteration} of at most {latest.total}, "
                        f"best loss {latest.loss:.4f}")
             finished = True
@@ -305,6 +378,8 @@ def make_inpaint(models: dict[str, str]):
         c: inpaint.Completion = outcome["completion"]
         if flag.is_set() and c.stopped_early:
             how = " (stopped by you; the best so far)"
+        elif c.stopped_early and settings.time_limit is not None and c.seconds > settings.time_limit:
+            how = f" (stopped at the time limit of {settings.time_limit:g} s; the best so far)"
         elif c.stopped_early:
             how = " (stopped early: the loss had stopped improving)"
         else:
@@ -433,7 +508,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
     first = next(iter(models), None)
     run, generate, about = make_inpaint(models), make_generate(models), make_about(models)
 
-    with gr.Blocks(title="GAN inpainting", analytics_enabled=False) as demo:
+    with gr.Blocks(title="GAN inpainting", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(
             "# Fill a hole with a GAN\n"
             "Paint over part of an image (or click a mask button), then press **Fill the hole**: a small "
@@ -460,6 +535,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                             placeholder="Drop an image here, or pick an example below",
                             elem_id="editor",
                         )
+                        _refuse_bad_uploads(editor)
                         gr.Markdown("Or paint a preset hole (replaces what is painted):")
                         with gr.Row():
                             preset_buttons = [(gr.Button(label, size="sm", min_width=80), name)
@@ -531,9 +607,53 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         model.change(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
         hub.submit(describe, [model, hub], about_outputs, api_visibility="private")
         demo.load(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
-    # two CPU cores: one completion at a time, up to 32 waiting in line (then "queue is full")
-    demo.queue(default_concurrency_limit=1, max_size=32)
+    # two CPU cores: one completion at a time, up to QUEUE_SIZE waiting in line (then "queue is full")
+    demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
     return demo
+
+
+WIDE_GREY = ("I;16", "I;16B", "I;16L", "I", "F")  # 16/32-bit greyscale modes
+
+
+def _refuse_bad_uploads(editor: gr.ImageEditor) -> None:
+    """Make the editor refuse an unreadable or oversized upload with a message that says so.
+
+    gradio decodes the editor's files before the callback runs and reports any failure there as
+    a bare "Error"; and Pillow refuses only images over twice its pixel limit, decoding (and
+    warning about) those in between. So the editor's decoder is wrapped: the size is checked
+    from the file's header first, decoding errors become a gr.Error, and a 16/32-bit greyscale
+    image is read the engine's way.
+    """
+    decode = editor.convert_and_format_image
+
+    def checked(file, flatten_on_white: bool = False):
+        if file is None:
+            return decode(file, flatten_on_white)
+        name = getattr(file, "orig_name", None)
+        what = ("The image" if flatten_on_white else "A mask layer") + (f" '{name}'" if name else "")
+        try:
+            with Image.open(file.path if hasattr(file, "path") else BytesIO(file)) as img:
+                check_size(img.size)
+                if flatten_on_white and img.mode in WIDE_GREY and editor.type == "pil":
+                    # gradio's conversion clips 16/32-bit greyscale to white; the engine scales it
+                    img.load()
+                    return normalize(img).convert(editor.image_mode)
+            return decode(file, flatten_on_white)
+        except (inpaint.InpaintError, Image.DecompressionBombError):
+            raise _user_error(f"{what} is too large: over {MAX_PIXELS:,} pixels (or a decompression bomb). "
+                              f"Scale it down first.", title="Image too large") from None
+        except Exception as err:  # noqa: BLE001 - Pillow fails on bad files in many ways; all mean the same
+            path = getattr(file, "path", None)
+            if (path is not None and os.path.isfile(path) and os.path.getsize(path) == 0) or file == b"":
+                why = "the file is empty"
+            elif isinstance(err, Image.UnidentifiedImageError):
+                why = "it is not an image file"
+            else:
+                why = "it is truncated or corrupt"
+            raise _user_error(f"{what} could not be read: {why}. Try a PNG or JPEG file.",
+                              title="Unreadable image") from None
+
+    editor.convert_and_format_image = checked
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -543,7 +663,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     args = parser.parse_args(argv)
     demo = build_demo()
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_FILE_SIZE)
 
 
 if __name__ == "__main__":

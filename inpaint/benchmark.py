@@ -73,7 +73,7 @@ def _case(model_path: str, case: str, repeats: int, paper_iterations: int, loop_
                "precision": res.precision, "device": res.device, "peak_rss_mib": rss})
 
 
-def training_step(model_path: str, steps: int = 5) -> dict:
+def training_step(model_path: str, steps: int = 3) -> dict:
     """Images per second of the training loop's step at the checkpoint's size (fp32 and bf16)."""
     import torch
     import torch.nn.functional as F
