@@ -114,6 +114,10 @@ def complete(
         settings = Settings(**{**settings.__dict__, **overrides})
     _check(settings)
     started = time.perf_counter()
+    if not isinstance(image, Image.Image):
+        raise InpaintError(f"the image must be a PIL image, got {type(image).__name__}; read files with inpaint.imageio.read_image")
+    if not isinstance(mask, (Image.Image, np.ndarray)):
+        raise InpaintError(f"the mask must be a PIL image or a bool array (True = hole), got {type(mask).__name__}")
     image = normalize(image)
     hole = from_image(mask) if not isinstance(mask, np.ndarray) or mask.dtype != bool else mask
     if hole.shape != (image.height, image.width):

@@ -329,3 +329,9 @@ def test_exif_orientation_is_respected(tmp_path):
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     img.save(tmp_path / "r.jpg", exif=exif)
     assert read_image(tmp_path / "r.jpg").size == (10, 30)
+
+
+@pytest.mark.parametrize("mask", ["mask.png", None, 3])
+def test_a_mask_that_is_not_an_image_is_a_clear_error(rgb, mask):
+    with pytest.raises(InpaintError, match="mask must be"):
+        complete(rgb, photo(12, 10), mask, FAST)
