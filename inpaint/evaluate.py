@@ -30,7 +30,7 @@ from .masks import preset
 from .metrics import frechet_distance, psnr, ssim
 
 ROOT = Path(__file__).resolve().parent.parent
-CLASSIFIERS = ROOT / "checkpoints" / "classifiers"
+CLASSIFIERS = ROOT / "train" / "classifiers"  # small CNNs made by python -m train.classifier
 METHODS = ("project", "paper", "telea", "navier-stokes", "mean")
 SEMANTIC_MASKS = ("center", "left", "top", "strokes")  # the average for the target
 

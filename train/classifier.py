@@ -5,7 +5,7 @@ in its 64-d penultimate features). Emoji: the emoji itself, skin tone removed (a
 classes over three art styles and six skin tones), whose features see faces, hands and
 figures; used for the Fréchet distance only.
 
-    python -m train.classifier --dataset fashion-mnist --out checkpoints/classifiers/fashion-mnist
+    python -m train.classifier --dataset fashion-mnist --out train/classifiers/fashion-mnist
 """
 
 from __future__ import annotations
