@@ -9,6 +9,7 @@ of the original image at its full resolution.
 
 from __future__ import annotations
 
+import math
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ class Settings:
     init_pool: int = 16         # draw K * init_pool z's, start from the K whose G(z) best fits (1: plain)
     lam: float = 0.003          # weight of the perceptual (adversarial) loss
     lr: float = 0.1             # Adam step size on z
+    lr_final: float | None = None  # cosine-anneal the step size to this by the last iteration (None: constant)
     window: int = 7             # importance-weight window (pixels at model resolution)
     weighted: bool = True       # Yeh et al.'s importance weights (False: plain masked L1)
     context_floor: float = 0.1  # weight every known pixel gets on top of W, so far context counts
@@ -155,15 +157,18 @@ def complete(
         fills = model.G(best_z).float()
     order = _rank(best_loss.cpu(), fills.cpu(), (1 - known).cpu() * inside.cpu(), settings.candidates)
 
-    original = np.asarray(image.convert("RGB") if image.mode == "RGBA" else image, dtype=np.float64)
+    original = np.asarray(image.convert("RGB") if image.mode == "RGBA" else image)
     original = original.reshape(image.height, image.width, -1)
-    blended = []
+    box = blending.region(hole, settings.blend)  # only the hole's surroundings are resized and blended
+    chosen = []
     for i in order:
-        fill = fit.undo(fills[i].cpu())
-        if fill.shape[2] != original.shape[2]:  # a greyscale model filling a colour image
+        fill = fit.undo(fills[i].cpu(), box)
+        if fill.shape[2] < original.shape[2]:  # a greyscale model filling a colour image
             fill = np.repeat(fill, original.shape[2], axis=2)
-        out = blending.blend(original, fill, hole, settings.blend)
-        blended.append(_restore_mode(out, image, hole))
+        elif fill.shape[2] > original.shape[2]:  # a colour model filling a greyscale image: its luma
+            fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+        chosen.append(fill)
+    blended = [_restore_mode(out, image, hole) for out in blending.blend_all(original, chosen, hole, settings.blend, box)]
     masked = to_pil(y[0].cpu())  # the hole shows as mid-grey
     return Completion(
         image=blended[0], candidates=blended, losses=[float(best_loss[i]) for i in order],
@@ -197,6 +202,8 @@ def _check(s: Settings) -> None:
         raise InpaintError(f"init_pool must be between 1 and 1024, got {s.init_pool}")
     if s.lam < 0 or s.lr <= 0 or s.window < 1:
         raise InpaintError("lam must be >= 0, lr > 0 and window >= 1")
+    if s.lr_final is not None and not 0 < s.lr_final <= s.lr:
+        raise InpaintError(f"lr_final must be > 0 and at most lr ({s.lr}), got {s.lr_final}")
     if s.blend not in blending.BLENDS + ("paste",):
         raise InpaintError(f"unknown blend mode {s.blend!r}; choose one of {', '.join(blending.BLENDS)}")
 
@@ -205,11 +212,14 @@ def _optimize(model, y, weights, s: Settings, precision, on_progress, progress_e
     device = y.device
     z = _initial_z(model, y, weights, s, precision)
     opt = torch.optim.Adam([z], lr=s.lr)
+    anneal = s.lr_final is not None and s.iterations > 1
     best_loss = torch.full((s.restarts,), float("inf"), device=device)
     best_z = z.detach().clone()
     history: list[float] = []
     stale, record, stopped_early, it = 0, float("inf"), False, 0
     for it in range(1, s.iterations + 1):
+        if anneal:
+            opt.param_groups[0]["lr"] = s.lr_final + (s.lr - s.lr_final) * 0.5 * (1 + math.cos(math.pi * (it - 1) / (s.iterations - 1)))
         with autocast(device, precision):
             generated = model.G(z)
             logits = model.D(generated)

@@ -182,10 +182,24 @@ class Fit:
         out[:, :, y: y + self.inner[1], x: x + self.inner[0]] = 1
         return out
 
-    def undo(self, fill: torch.Tensor) -> np.ndarray:
-        """C x R x R in [-1, 1] -> float H x W x C in [0, 255] at the original size."""
+    def undo(self, fill: torch.Tensor, box: tuple[slice, slice] | None = None) -> np.ndarray:
+        """C x R x R in [-1, 1] -> float H x W x C in [0, 255] at the original size (bicubic).
+
+        box: (rows, cols) slices of the original; only that part is made (a large photo's
+        hole needs a small part of it, not a full-size float copy per candidate).
+        """
         x, y = self.offset
-        crop = fill[:, y: y + self.inner[1], x: x + self.inner[0]]
-        big = torch.nn.functional.interpolate(crop[None].float(), size=(self.size[1], self.size[0]),
-                                              mode="bicubic", align_corners=False)[0]
-        return big.add(1).mul(127.5).clamp(0, 255).permute(1, 2, 0).numpy()
+        crop = fill[:, y: y + self.inner[1], x: x + self.inner[0]].float()
+        rows, cols = box or (slice(None), slice(None))
+        # bicubic resizing is separable: out = Ry @ crop @ Rx^T, with only the rows of Ry and Rx we need
+        ry = _resize_matrix(crop.shape[1], self.size[1])[rows]
+        rx = _resize_matrix(crop.shape[2], self.size[0])[cols]
+        big = torch.einsum("hi,cij,wj->hwc", ry, crop, rx)
+        return big.add(1).mul(127.5).clamp(0, 255).numpy()
+
+
+def _resize_matrix(n: int, size: int) -> torch.Tensor:
+    """size x n: row i holds the weights that torch's bicubic resize (align_corners=False)
+    gives the n inputs for output i (found by resizing the identity along one axis)."""
+    eye = torch.eye(n)[None, None]
+    return torch.nn.functional.interpolate(eye, size=(size, n), mode="bicubic", align_corners=False)[0, 0]

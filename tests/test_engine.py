@@ -195,6 +195,46 @@ def test_coarse_poisson_for_large_holes(monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["poisson", "alpha", "none"])
+def test_blending_many_fills_at_once_matches_blending_each(mode):
+    from inpaint.blend import blend_all, region
+
+    rng = np.random.default_rng(1)
+    original = rng.integers(0, 256, (50, 70, 3)).astype(np.uint8)
+    fills = [rng.uniform(0, 255, (50, 70, 3)) for _ in range(3)]
+    hole = np.zeros((50, 70), bool)
+    hole[12:30, 20:41] = True
+    hole[31, 45] = True
+    box = region(hole, mode)
+    together = blend_all(original, [f[box] for f in fills], hole, mode, box=box)
+    for fill, out in zip(fills, together):
+        assert np.array_equal(out, blend(original.astype(float), fill, hole, mode))
+        outside = np.ones((50, 70), bool)
+        outside[box] = False
+        assert np.array_equal(out[outside], original[outside])
+
+
+def test_undo_of_a_box_is_that_part_of_the_full_size_fill():
+    fit = Fit((600, 173), 32)
+    fill = torch.rand(3, 32, 32) * 2 - 1
+    x, y = fit.offset
+    crop = fill[None, :, y: y + fit.inner[1], x: x + fit.inner[0]]
+    reference = torch.nn.functional.interpolate(crop, size=(173, 600), mode="bicubic", align_corners=False)
+    reference = reference[0].add(1).mul(127.5).clamp(0, 255).permute(1, 2, 0).numpy()
+    assert np.abs(fit.undo(fill) - reference).max() < 1e-3
+    assert np.abs(fit.undo(fill, (slice(20, 90), slice(100, 420))) - reference[20:90, 100:420]).max() < 1e-3
+
+
+def test_a_colour_model_fills_a_greyscale_image_with_its_luma(rgb):
+    img = photo(24, 24, "L")
+    hole = preset("center", (24, 24))
+    res = complete(rgb, img, hole, FAST, blend="none")
+    raw = np.asarray(res.raw.convert("RGB").resize((24, 24), Image.BICUBIC), dtype=float)
+    luma = raw @ np.array([0.299, 0.587, 0.114])
+    assert res.image.mode == "L"
+    assert np.abs(np.asarray(res.image, dtype=float)[hole] - luma[hole]).mean() < 6
+
+
+@pytest.mark.parametrize("mode", ["poisson", "alpha", "none"])
 def test_blends_leave_known_pixels_away_from_the_seam_alone(mode):
     from scipy import ndimage
 
