@@ -9,7 +9,6 @@ of the original image at its full resolution.
 
 from __future__ import annotations
 
-import math
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -38,7 +37,6 @@ class Settings:
     init_pool: int = 16         # draw K * init_pool z's, start from the K whose G(z) best fits (1: plain)
     lam: float = 0.003          # weight of the perceptual (adversarial) loss
     lr: float = 0.1             # Adam step size on z
-    lr_final: float | None = None  # cosine-anneal the step size to this by the last iteration (None: constant)
     window: int = 7             # importance-weight window (pixels at model resolution)
     weighted: bool = True       # Yeh et al.'s importance weights (False: plain masked L1)
     context_floor: float = 0.1  # weight every known pixel gets on top of W, so far context counts
@@ -202,8 +200,6 @@ def _check(s: Settings) -> None:
         raise InpaintError(f"init_pool must be between 1 and 1024, got {s.init_pool}")
     if s.lam < 0 or s.lr <= 0 or s.window < 1:
         raise InpaintError("lam must be >= 0, lr > 0 and window >= 1")
-    if s.lr_final is not None and not 0 < s.lr_final <= s.lr:
-        raise InpaintError(f"lr_final must be > 0 and at most lr ({s.lr}), got {s.lr_final}")
     if s.blend not in blending.BLENDS + ("paste",):
         raise InpaintError(f"unknown blend mode {s.blend!r}; choose one of {', '.join(blending.BLENDS)}")
 
@@ -212,14 +208,11 @@ def _optimize(model, y, weights, s: Settings, precision, on_progress, progress_e
     device = y.device
     z = _initial_z(model, y, weights, s, precision)
     opt = torch.optim.Adam([z], lr=s.lr)
-    anneal = s.lr_final is not None and s.iterations > 1
     best_loss = torch.full((s.restarts,), float("inf"), device=device)
     best_z = z.detach().clone()
     history: list[float] = []
     stale, record, stopped_early, it = 0, float("inf"), False, 0
     for it in range(1, s.iterations + 1):
-        if anneal:
-            opt.param_groups[0]["lr"] = s.lr_final + (s.lr - s.lr_final) * 0.5 * (1 + math.cos(math.pi * (it - 1) / (s.iterations - 1)))
         with autocast(device, precision):
             generated = model.G(z)
             logits = model.D(generated)
