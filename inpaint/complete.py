@@ -32,8 +32,8 @@ class Settings:
     """How a completion is searched for. The defaults are this project's fast settings;
     `Settings.paper()` gives the seed algorithm as published."""
 
-    iterations: int = 100       # Adam steps at most (early stopping may end sooner)
-    restarts: int = 16          # K starts, optimized as one batch
+    iterations: int = 40        # Adam steps at most (early stopping may end sooner)
+    restarts: int = 32          # K starts, optimized as one batch
     init_pool: int = 16         # draw K * init_pool z's, start from the K whose G(z) best fits (1: plain)
     lam: float = 0.003          # weight of the perceptual (adversarial) loss
     lr: float = 0.1             # Adam step size on z

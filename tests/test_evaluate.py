@@ -96,7 +96,7 @@ def test_benchmark_runs_and_prints_a_table(tiny_checkpoints, tmp_path, capsys):
     assert benchmark.main(["--models", tiny_checkpoints["tiny-grey"], "--cases", "default,paper", "--repeats", "1",
                            "--paper-iterations", "3", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "| tiny-grey | default (early stop) | 16 |" in text and "paper (1000 it)" in text
+    assert "| tiny-grey | default (early stop) | 32 |" in text and "paper (1000 it)" in text
     assert "Training step (tiny-grey, batch 64)" in text
     rows = json.loads(out.read_text())["rows"]
     paper = next(r for r in rows if r["case"] == "paper")
