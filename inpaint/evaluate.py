@@ -145,6 +145,9 @@ def summarize(rows, masks, methods, clean) -> dict:
         entry["n"] = len(sel)
         table[mask_name]["project, paper's images"] = entry
     result = {"table": table, "clean_accuracy": clean}
+    comparison = paired(rows)
+    if comparison is not None:
+        result["paper_comparison"] = comparison
     sem = [m for m in SEMANTIC_MASKS if m in table]
     if clean is not None and sem:
         result["semantic_average"] = {
@@ -152,6 +155,23 @@ def summarize(rows, masks, methods, clean) -> dict:
             for method in methods if all(method in table[m] for m in sem)}
         result["semantic_masks"] = sem
     return result
+
+
+def paired(rows, method: str = "project", reference: str = "paper") -> dict | None:
+    """`method` against `reference` on the images both ran on: the mean difference in hole PSNR
+    (with its standard error, over the pairs, and per mask) and how many times less time it took."""
+    ref = {(r["mask"], r["index"]): r for r in rows if r["method"] == reference}
+    pairs = [(r, ref[r["mask"], r["index"]]) for r in rows if r["method"] == method and (r["mask"], r["index"]) in ref]
+    if not pairs:
+        return None
+    diff = np.array([a["psnr_hole"] - b["psnr_hole"] for a, b in pairs])
+    per_mask = {}
+    for (a, b), d in zip(pairs, diff):
+        per_mask.setdefault(a["mask"], []).append(float(d))
+    return {"method": method, "reference": reference, "n": len(pairs), "psnr_hole_difference": float(diff.mean()),
+            "standard_error": float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else None,
+            "per_mask": {k: float(np.mean(v)) for k, v in per_mask.items()},
+            "times_faster": float(sum(b["seconds"] for _, b in pairs) / max(1e-9, sum(a["seconds"] for a, _ in pairs)))}
 
 
 def figure(images, holes, outputs: dict, scale: int = 3) -> Image.Image:
@@ -202,6 +222,12 @@ def markdown(summary: dict) -> str:
         if "semantic_average" in summary:
             avg = ", ".join(f"{k} {v:.3f}" for k, v in summary["semantic_average"].items())
             lines.append(f"Semantic accuracy averaged over {', '.join(summary['semantic_masks'])} masks: {avg}.")
+    if "paper_comparison" in summary:
+        c = summary["paper_comparison"]
+        se = f" ± {c['standard_error']:.2f} (standard error)" if c["standard_error"] is not None else ""
+        per = ", ".join(f"{k} {v:+.2f}" for k, v in c["per_mask"].items())
+        lines += ["", f"{c['method']} vs {c['reference']} on the same {c['n']} image-mask pairs: hole PSNR "
+                      f"{c['psnr_hole_difference']:+.2f} dB{se} (per mask: {per}), {c['times_faster']:.0f}× less time."]
     if "samples" in summary:
         s = summary["samples"]
         lines += ["", f"Fréchet distance ({s['features']}) between {s['n']} samples and {s['reference']} "
@@ -269,8 +295,14 @@ def main(argv=None) -> int:
     p.add_argument("--samples", type=int, default=0, help="also the Fréchet distance of N samples")
     p.add_argument("--update-card", action="store_true", help="write the numbers and completions into the model card")
     p.add_argument("--out", required=True)
+    p.add_argument("--rewrite", action="store_true",
+                   help="no new completions: summarize the rows saved in OUT/results.json again (after a change to the summary)")
     args = p.parse_args(argv)
     from .errors import InpaintError
+
+    command = f"python -m inpaint.evaluate {' '.join(argv if argv is not None else sys.argv[1:])}"
+    if args.rewrite:
+        return rewrite(Path(args.out), Path(args.model) if args.update_card else None, command)
 
     try:
         model = load_model(args.model)
@@ -280,6 +312,7 @@ def main(argv=None) -> int:
     out = Path(args.out)
     masks, methods = args.masks.split(","), tuple(args.methods.split(","))
     summary = evaluate(model, args.n, masks, args.paper_n, methods, out=out)
+    summary["command"] = command
     if args.samples:
         summary["samples"] = sample_quality(model, args.samples)
         write_report(out, summary, json.loads((out / "results.json").read_text())["rows"], {})
@@ -289,8 +322,28 @@ def main(argv=None) -> int:
         from train.export import update_card
 
         completions_grid(model).save(Path(args.model) / "completions.png")
-        update_card(Path(args.model), evaluation=f"From `python -m inpaint.evaluate {' '.join(argv or sys.argv[1:])}`:"
-                    f"\n\n{text}")
+        update_card(Path(args.model), evaluation=f"From `{command}`:\n\n{text}")
+    return 0
+
+
+def rewrite(out: Path, card: Path | None, command: str) -> int:
+    """Summarize a finished run's saved rows again, keep what was measured once (samples)."""
+    saved = json.loads((out / "results.json").read_text())
+    old, rows = saved["summary"], saved["rows"]
+    masks = list(old["table"])
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    summary = {**old, **summarize(rows, masks, methods, old.get("clean_accuracy"))}
+    if "command" not in summary and card is not None:  # runs from before the command was saved
+        first = json.loads((card / "card.json").read_text()).get("evaluation", "").split("`")
+        if len(first) > 2:
+            summary["command"] = first[1]
+    write_report(out, summary, rows, {})
+    text = markdown(summary)
+    print(text)
+    if card is not None:
+        from train.export import update_card
+
+        update_card(card, evaluation=f"From `{summary.get('command', '?')}`, summarized again by `{command}`:\n\n{text}")
     return 0
 
 

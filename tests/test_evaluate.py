@@ -89,6 +89,37 @@ def test_tiny_end_to_end_evaluation(tmp_path, monkeypatch):
     assert quality["frechet"] > quality["frechet_train"] >= 0 and sum(quality["histogram"].values()) == 100
 
 
+def test_paired_comparison_by_hand():
+    rows = [{"mask": "center", "method": "project", "index": 0, "psnr_hole": 15.0, "seconds": 1.0},
+            {"mask": "center", "method": "project", "index": 1, "psnr_hole": 12.0, "seconds": 1.0},
+            {"mask": "center", "method": "paper", "index": 0, "psnr_hole": 14.0, "seconds": 30.0},
+            {"mask": "left", "method": "project", "index": 0, "psnr_hole": 10.0, "seconds": 2.0},
+            {"mask": "left", "method": "paper", "index": 0, "psnr_hole": 13.0, "seconds": 60.0}]
+    c = ev.paired(rows)
+    assert c["n"] == 2  # center/1 has no paper run
+    assert c["psnr_hole_difference"] == pytest.approx(-1.0)  # (+1 - 3) / 2
+    assert c["standard_error"] == pytest.approx(2.0)  # std of (+1, -3) is 2.83, / sqrt(2)
+    assert c["per_mask"] == {"center": pytest.approx(1.0), "left": pytest.approx(-3.0)}
+    assert c["times_faster"] == pytest.approx(30.0)
+    assert ev.paired([r for r in rows if r["method"] == "project"]) is None
+    assert "on the same 2 image-mask pairs: hole PSNR -1.00 dB ± 2.00" in ev.markdown({"table": {}, "paper_comparison": c})
+
+
+def test_rewrite_summarizes_saved_rows_again(tmp_path, capsys):
+    SAMPLES = {"n": 10, "reference": 20, "features": "a classifier", "frechet": 1.5, "frechet_train": 0.1}
+    rows = [{"mask": "center", "method": m, "index": 0, "psnr_hole": v, "psnr": v, "ssim_hole": 0.5, "ssim": 0.5,
+             "seconds": t} for m, v, t in (("project", 15.0, 1.0), ("paper", 14.0, 40.0), ("telea", 12.0, 0.01))]
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"summary": {"table": {"center": {}}, "clean_accuracy": None,
+                                                              "samples": SAMPLES}, "rows": rows}))
+    assert ev.main(["--model", "unused", "--out", str(out), "--rewrite"]) == 0
+    saved = json.loads((out / "results.json").read_text())["summary"]
+    assert saved["samples"] == SAMPLES and saved["paper_comparison"]["times_faster"] == pytest.approx(40.0)
+    assert saved["table"]["center"]["telea"]["psnr_hole"] == 12.0
+    assert "+1.00 dB" in capsys.readouterr().out and "| center | paper |" in (out / "results.md").read_text()
+
+
 def test_benchmark_runs_and_prints_a_table(tiny_checkpoints, tmp_path, capsys):
     from inpaint import benchmark
 
