@@ -13,6 +13,7 @@ from inpaint.blend import blend
 from inpaint.imageio import Fit, normalize, read_image
 from inpaint.masks import from_editor, from_image, importance_weights, known_from_hole
 from inpaint.models import DCGAN, Discriminator, Generator, weights_init
+from pictures import photo
 
 FAST = Settings(iterations=15, restarts=4, init_pool=2, candidates=3, patience=0)
 
@@ -25,14 +26,6 @@ def grey(tiny_checkpoints):
 @pytest.fixture(scope="module")
 def rgb(tiny_checkpoints):
     return inpaint.load_model(tiny_checkpoints["tiny-rgb"])
-
-
-def photo(w=40, h=30, mode="RGB", seed=0):
-    """A smooth random image of the given size and mode."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
-    img = Image.fromarray(small).resize((w, h), Image.BICUBIC)
-    return img.convert(mode)
 
 
 # --- models ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import inpaint
 from inpaint import InpaintError, Settings, complete
 from inpaint.__main__ import main
 from inpaint.imageio import MAX_PIXELS, normalize, read_image
+from pictures import photo
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Settings(iterations=8, restarts=2, init_pool=1, candidates=1, patience=0)
@@ -39,13 +40,6 @@ def rgb(tiny_checkpoints):
 @pytest.fixture(scope="module")
 def grey(tiny_checkpoints):
     return inpaint.load_model(tiny_checkpoints["tiny-grey"])
-
-
-def photo(w: int, h: int, seed: int = 0) -> Image.Image:
-    """A smooth random RGB image of any size (even 1 x 1)."""
-    rng = np.random.default_rng(seed)
-    small = Image.fromarray(rng.integers(0, 256, size=(4, 4, 3), dtype=np.uint8))
-    return small.resize((w, h), Image.BICUBIC)
 
 
 def box(size: tuple[int, int], x0=0.2, y0=0.1, x1=0.5, y1=0.6) -> np.ndarray:
