@@ -41,12 +41,18 @@ def ssim(a: np.ndarray, b: np.ndarray, region: np.ndarray | None = None, sigma: 
 
 
 def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
-    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two N x D feature sets."""
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two N x D feature sets.
+
+    Tr (S1 S2)^(1/2) is the sum of the square roots of the eigenvalues of the symmetric
+    S1^(1/2) S2 S1^(1/2) (same spectrum as S1 S2), which stays exact when the covariances are
+    singular (fewer samples than features), where a general matrix square root is not.
+    """
     mu1, mu2 = f1.mean(0), f2.mean(0)
-    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    covmean = covmean.real
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+    s1, s2 = np.atleast_2d(np.cov(f1, rowvar=False)), np.atleast_2d(np.cov(f2, rowvar=False))
+    w, v = linalg.eigh(s1)
+    root1 = (v * np.sqrt(w.clip(0))) @ v.T
+    trace_covmean = np.sqrt(linalg.eigvalsh(root1 @ s2 @ root1).clip(0)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * trace_covmean)
 
 
 def _hwc(x: np.ndarray) -> np.ndarray:

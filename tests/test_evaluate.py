@@ -46,6 +46,14 @@ def test_frechet_distance():
     assert shifted == pytest.approx(9, rel=0.01)  # the mean term alone
 
 
+def test_frechet_distance_of_a_scaled_copy_even_with_singular_covariances():
+    # g = 2 f: S2 = 4 S1, so Tr(S1 + S2 - 2 (S1 S2)^(1/2)) = Tr(S1 + 4 S1 - 4 S1) = Tr(S1), and the
+    # mean term is |mu1|^2. 5 samples of 8 features: both covariances are singular (rank 4).
+    f = np.random.default_rng(0).normal(size=(5, 8))
+    expected = np.trace(np.cov(f, rowvar=False)) + (f.mean(0) ** 2).sum()
+    assert frechet_distance(f, 2 * f) == pytest.approx(expected, rel=1e-6)
+
+
 def test_classical_fills_touch_only_the_hole():
     rng = np.random.default_rng(1)
     img = rng.integers(0, 256, (20, 20, 3)).astype(np.uint8)
