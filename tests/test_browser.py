@@ -117,6 +117,22 @@ def run_and_wait(page, timeout_ms: int = 120_000) -> str:
     return page.evaluate(f"() => {STATUS}")
 
 
+def set_slider(page, elem_id: str, value: int) -> None:
+    """Type `value` into a slider's number box and wait until the slider itself took it.
+
+    Filled too early (while its accordion is still mounting, on a busy machine) the box can be
+    reset to the default, so a value that did not stick is typed again.
+    """
+    box, bar = page.locator(f"#{elem_id} input[type=number]"), page.locator(f"#{elem_id} input[type=range]")
+    for _ in range(5):
+        box.fill(str(value))
+        box.press("Enter")
+        page.wait_for_timeout(300)
+        if box.input_value() == str(value) and bar.input_value() == str(value):
+            return
+    raise AssertionError(f"#{elem_id} did not take the value {value}: box {box.input_value()}, slider {bar.input_value()}")
+
+
 def hole_percent(status: str) -> int:
     return int(re.search(r"The hole covered (\d+)%", status).group(1))
 
@@ -182,19 +198,15 @@ def test_real_app_screenshot(page, serve):
     open_app(page, url, "examples-fashion-mnist-32")
     pick_example(page, "examples-fashion-mnist-32", (256, 256))
     page.get_by_text("Advanced").click()
-    for elem, value in (("iterations", "60"), ("restarts", "8")):
-        box = page.locator(f"#{elem} input[type=number]")
-        box.fill(value)
-        box.press("Enter")
+    set_slider(page, "iterations", 60)
+    set_slider(page, "restarts", 8)
     status = run_and_wait(page, timeout_ms=300_000)
     assert "60 iterations" in status or "stopped early" in status
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "real-app.png"), full_page=True)
 
     # a long run shows previews while it searches, and Stop ends it with the best so far
-    box = page.locator("#iterations input[type=number]")
-    box.fill("2000")
-    box.press("Enter")
+    set_slider(page, "iterations", 2000)
     page.click("#run")
     page.wait_for_function(f"() => ({STATUS}).includes('Searching')", timeout=120_000)
     page.screenshot(path=str(OUT / "real-app-running.png"), full_page=True)

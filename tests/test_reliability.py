@@ -379,7 +379,7 @@ MODES = ("RGB", "RGBA", "L", "LA", "P", "P-transparent", "1", "I;16", "I", "F", 
 
 
 def make_image(w: int, h: int, mode: str, seed: int) -> Image.Image:
-    img = photo(w, h, seed)
+    img = photo(w, h, seed=seed)
     if mode == "I;16":
         return Image.frombytes("I;16", (w, h), (np.asarray(img.convert("L")).astype("<u2") * 257).tobytes())
     if mode == "P-transparent":
