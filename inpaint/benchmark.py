@@ -3,11 +3,12 @@
     python -m inpaint.benchmark [--models checkpoints/fashion-mnist-32,checkpoints/emoji-64] [--repeats 3]
 
 For each model: the default settings (a whole completion, timed end to end, median of
---repeats, after one untimed warm-up call whose time is reported as "first call"), the default settings' optimization loop in fp32 and bf16, and the paper's
-settings (1000 iterations x 64 restarts, fp32; the per-iteration time is measured over
---paper-iterations steps and a completion is 1000 of them, since the paper's algorithm
-has no early stop). Peak memory is the resident set of a fresh process running that case.
-Prints a Markdown table and writes it to --out as JSON too.
+--repeats, after one untimed warm-up call whose time is reported as "first call"), the
+default settings' optimization loop in fp32 and bf16, and the paper's settings (1000
+iterations x 64 restarts, fp32; the per-iteration time is measured over --paper-iterations
+steps and a completion is 1000 of them, since the paper's algorithm has no early stop).
+Peak memory is the resident set of a fresh process running that case. Prints a Markdown
+table and writes it to --out as JSON too.
 """
 
 from __future__ import annotations

@@ -333,10 +333,6 @@ def rewrite(out: Path, card: Path | None, command: str) -> int:
     masks = list(old["table"])
     methods = list(dict.fromkeys(r["method"] for r in rows))
     summary = {**old, **summarize(rows, masks, methods, old.get("clean_accuracy"))}
-    if "command" not in summary and card is not None:  # runs from before the command was saved
-        first = json.loads((card / "card.json").read_text()).get("evaluation", "").split("`")
-        if len(first) > 2:
-            summary["command"] = first[1]
     write_report(out, summary, rows, {})
     text = markdown(summary)
     print(text)

@@ -6,6 +6,7 @@ users and files have.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -198,6 +199,7 @@ class Fit:
         return big.add(1).mul(127.5).clamp(0, 255).numpy()
 
 
+@functools.lru_cache(maxsize=8)  # the same two matrices serve every candidate of a completion
 def _resize_matrix(n: int, size: int) -> torch.Tensor:
     """size x n: row i holds the weights that torch's bicubic resize (align_corners=False)
     gives the n inputs for output i (found by resizing the identity along one axis)."""
