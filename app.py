@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 import inpaint
+import inpaint.hub
 from inpaint.imageio import MAX_PIXELS, check_size, grid, normalize
 from inpaint.masks import from_image
 
@@ -41,6 +42,9 @@ TIME_LIMIT = float(os.environ.get("INPAINT_TIME_LIMIT", "120"))
 # background): a Hub that does not answer must not hold the queue for the minutes huggingface_hub retries
 HUB_WAIT = float(os.environ.get("INPAINT_HUB_WAIT", "20"))
 MAX_HUB_LOADS = 4       # Hub downloads under way at once; more are refused until one ends
+# the Hub box takes Hub repo ids only, so that visitors cannot probe the server's disk with paths;
+# INPAINT_ALLOW_LOCAL_MODELS=1 lets it load local folders too (for local development)
+ALLOW_LOCAL_MODELS = os.environ.get("INPAINT_ALLOW_LOCAL_MODELS") == "1"
 MAX_FILE_SIZE = os.environ.get("INPAINT_MAX_FILE_SIZE", "25mb")  # per uploaded file (launch's max_file_size)
 # gradio keeps every upload, result and streamed preview in its cache folder (GRADIO_TEMP_DIR): every 10
 # minutes, delete those older than an hour (and all of them when the server stops)
@@ -77,7 +81,8 @@ candidates. The fill is then blended into your image at its full resolution
   filled with something from that domain.
 - The model works at its own small resolution (32×32 or 64×64 pixels for the bundled ones): any image is
   letterboxed (scaled to fit, aspect kept) to the model's square, filled there, and the fill is
-  scaled back up and pasted into the hole. Pixels outside the hole are yours, unchanged.
+  scaled back up and pasted into the hole. With the Poisson blend (the default) or none, pixels outside the
+  hole are yours, unchanged; the alpha blend feathers the fill a few pixels past the hole's edge.
 - Images larger than {MAX_SIDE} px on the long side are scaled down to {MAX_SIDE} px first.
 - The search costs time: defaults are {DEFAULTS.iterations} iterations × {DEFAULTS.restarts} restarts
   (it stops early when the loss stops improving); requests are capped at {MAX_ITERATIONS} iterations,
@@ -98,49 +103,58 @@ def bundled_models() -> dict[str, str]:
             if all((CHECKPOINTS / name / file).is_file() for file in ("config.json", "model.safetensors"))}
 
 
-def _source(models: dict[str, str], choice: str | None, hub_repo: str | None) -> tuple[str, str]:
-    """(source for load_model, name to show): a Hub repo id typed in wins over the picker."""
+def _source(models: dict[str, str], choice: str | None, hub_repo: str | None) -> tuple[str, str, bool]:
+    """(source for load_model, name to show, whether it may be a local folder): a Hub repo id
+    typed in wins over the picker. What the server lists may be a folder; what a visitor types
+    is a Hub repo id (unless ALLOW_LOCAL_MODELS)."""
     hub_repo = (hub_repo or "").strip()
     if hub_repo:
-        return hub_repo, hub_repo
+        return hub_repo, hub_repo, ALLOW_LOCAL_MODELS
     if not models:
         raise _user_error("No model is available: no bundled checkpoint was found; type a Hub repo id like "
                           "'user/name' into the Hub box.")
     if choice not in models:
         choice = next(iter(models))
-    return models[choice], choice
+    return models[choice], choice, True
 
 
 def _load(models: dict[str, str], choice: str | None, hub_repo: str | None) -> tuple[inpaint.DCGAN, str]:
-    source, name = _source(models, choice, hub_repo)
+    source, name, allow_local = _source(models, choice, hub_repo)
     try:
-        return load_model(source), name
+        return load_model(source, allow_local=allow_local), name
     except inpaint.ModelLoadError as err:
         raise _user_error(str(err), title="Model not available") from None
 
 
 _loads: dict[str, Future] = {}  # source -> the load under way
+_downloads: set[str] = set()  # those of them that download (the rest are on this machine)
 _loads_lock = threading.Lock()
 
 
-def load_model(source: str, wait: float | None = None) -> inpaint.DCGAN:
+def load_model(source: str, wait: float | None = None, *, allow_local: bool = True) -> inpaint.DCGAN:
     """inpaint.load_model(source), waiting at most `wait` seconds (default HUB_WAIT).
 
     The load runs in a thread of its own, so when the Hub does not answer (huggingface_hub retries
     for minutes) this request gives up with a ModelLoadError and frees the queue for the next
     user while the download goes on; once it is done the model is in inpaint.hub's cache and the
-    next request for it gets it at once. Loads of the same source share one thread.
+    next request for it gets it at once. Loads of the same source share one thread. At most
+    MAX_HUB_LOADS downloads run at once; a local folder, or a Hub model already loaded or in the
+    HF cache, never waits for one of those slots. `allow_local=False`: Hub repo ids only.
     """
     wait = HUB_WAIT if wait is None else wait
+    # first, so that a source this caller may not load is refused even while someone else loads it
+    downloads = not inpaint.hub.is_downloaded(source, allow_local=allow_local)
     with _loads_lock:
         future = _loads.get(source)
         if future is None:
-            if len(_loads) >= MAX_HUB_LOADS:
-                raise inpaint.ModelLoadError(f"cannot load Hub repo '{source}' now: {len(_loads)} downloads are "
-                                             f"already under way (the Hub may be slow or unreachable); try again "
-                                             f"in a minute", source=source)
+            if downloads and len(_downloads) >= MAX_HUB_LOADS:
+                raise inpaint.ModelLoadError(f"cannot load Hub repo '{source}' now: {len(_downloads)} downloads "
+                                             f"are already under way (the Hub may be slow or unreachable); try "
+                                             f"again in a minute, or use a bundled model", source=source)
             future = _loads[source] = Future()
-            threading.Thread(target=_load_in_background, args=(source, future), name="inpaint-load",
+            if downloads:
+                _downloads.add(source)
+            threading.Thread(target=_load_in_background, args=(source, future, allow_local), name="inpaint-load",
                              daemon=True).start()
     try:
         return future.result(timeout=wait)
@@ -151,15 +165,17 @@ def load_model(source: str, wait: float | None = None) -> inpaint.DCGAN:
             source=source) from None
 
 
-def _load_in_background(source: str, future: Future) -> None:
+def _load_in_background(source: str, future: Future, allow_local: bool) -> None:
     try:
-        future.set_result(inpaint.load_model(source))  # cached in-process by inpaint.hub
+        # cached in-process by inpaint.hub; on the GPU when there is one
+        future.set_result(inpaint.load_model(source, allow_local=allow_local))
     except BaseException as err:  # noqa: BLE001 - handed to whoever waits on the future
         future.set_exception(err)
     finally:
         with _loads_lock:
             if _loads.get(source) is future:
                 del _loads[source]
+                _downloads.discard(source)
 
 
 def _describe(model: inpaint.DCGAN, name: str) -> str:

@@ -35,7 +35,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--restarts", type=int, default=d.restarts)
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the perceptual loss")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: CUDA when present, "
+                                                    "else the CPU)")
     p.add_argument("--blend", choices=("poisson", "alpha", "none"), default=d.blend)
     p.add_argument("--candidates", type=int, default=1,
                    help="also save the N best distinct completions as OUT-1.png ... OUT-N.png")
@@ -76,7 +77,7 @@ def main(argv=None) -> int:
 
     try:
         jobs = _jobs(args)
-        model = load_model(args.model, device=args.device or "auto")
+        model = load_model(args.model, device=args.device)
     except InpaintError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -9,7 +9,9 @@ import torch
 
 
 def pick_device(device: str | None = None) -> torch.device:
-    """`device` if given ("cpu", "cuda", "cuda:1"), else CUDA when present, else the CPU."""
+    """`device` if given ("cpu", "cuda", "cuda:1"); for None, "" or "auto" CUDA when present, else the CPU.
+
+    The one place that default is decided: `load_model` (so the app and the CLI) and training come here."""
     if device in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

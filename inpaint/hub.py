@@ -6,8 +6,11 @@ arguments), `model.safetensors` (the full state dict, floats stored in fp16) and
 
 Hub downloads go through `huggingface_hub.hf_hub_download` into the normal HF cache, so
 `HF_ENDPOINT`, `HF_TOKEN`, `HF_HOME`/`HF_HUB_CACHE` and `HF_HUB_OFFLINE` work as usual (note
-that huggingface_hub reads most of them once, when it is imported). Every failure is a
-`ModelLoadError` whose message names the source and the cause.
+that huggingface_hub reads most of them once, when it is imported). Since anyone can name any
+repo, nothing large is fetched blindly: config.json is fetched and checked first, and each
+file's size is asked of the Hub before its bytes are (weights over INPAINT_MAX_WEIGHTS_MB,
+default 200, are refused). Every failure is a `ModelLoadError` whose message names the source
+and the cause.
 """
 
 from __future__ import annotations
@@ -23,16 +26,20 @@ from pathlib import Path
 
 import torch
 
+from .device import pick_device
 from .errors import ModelLoadError
 from .models import DCGAN
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "load_model", "clear_cache"]
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "load_model", "is_downloaded", "clear_cache"]
 
 log = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+# the bundled DCGANs' weights are 2-15 MB; a repo that needs hundreds is not one of ours
+DEFAULT_MAX_WEIGHTS_MB = 200
+MAX_TEXT_BYTES = 1 << 20  # config.json is a few hundred bytes, a model card a few kB
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 # The DCGAN keyword arguments a config.json may hold, with their defaults (which give the types).
@@ -52,19 +59,23 @@ def load_model(
     revision: str | None = None,
     token: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    allow_local: bool = True,
 ) -> DCGAN:
     """A `DCGAN` from a checkpoint folder or a Hub repo id, ready for inference.
 
     `source`: an existing folder, or a Hub repo id `user/name` with an optional `@revision`
     (a branch, tag or commit sha; `revision=` says the same). `device`: where to put the
-    model (default the CPU; "auto" picks CUDA when present). `token` and `cache_dir` are
-    passed to huggingface_hub (by default it uses `HF_TOKEN` and the normal HF cache).
+    model (default None or "auto": CUDA when present, else the CPU; or "cpu", "cuda:1").
+    `token` and `cache_dir` are passed to huggingface_hub (by default it uses `HF_TOKEN` and
+    the normal HF cache). `allow_local=False` takes Hub repo ids only and never looks at this
+    machine's disk (for a source a stranger typed); any other text is refused alike, so the
+    answer does not tell whether such a path exists.
 
     The model is in eval mode with `requires_grad` off, in fp32. It is loaded once per
     (source, revision, device) in this process and then shared: do not modify it in place
     (see `clear_cache`). Raises `ModelLoadError` for anything that goes wrong.
     """
-    spec = _parse_source(source, revision)
+    spec = _parse_source(source, revision, allow_local)
     dev = _resolve_device(device, spec)
     key = (*spec.key(), str(dev))
     with _cache_lock:
@@ -80,6 +91,25 @@ def load_model(
             with _cache_lock:
                 _cache[key] = model
     return model
+
+
+def is_downloaded(source: str | os.PathLike, *, revision: str | None = None,
+                  cache_dir: str | os.PathLike | None = None, allow_local: bool = True) -> bool:
+    """True when `load_model(source)` downloads nothing: `source` is a local folder, or a Hub
+    repo already loaded in this process or whose config.json and model.safetensors are in the
+    HF cache. (Loading a cached Hub repo still asks the Hub whether its branch has moved.)
+    Raises `ModelLoadError` for a source `load_model` would refuse as written."""
+    from huggingface_hub import try_to_load_from_cache
+
+    spec = _parse_source(source, revision, allow_local)
+    if spec.folder is not None:
+        return True
+    key = spec.key()
+    with _cache_lock:
+        if any(k[:len(key)] == key for k in _cache):
+            return True
+    return all(isinstance(try_to_load_from_cache(spec.repo_id, name, cache_dir=cache_dir, revision=spec.revision),
+                          str) for name in (CONFIG_NAME, WEIGHTS_NAME))
 
 
 def clear_cache() -> None:
@@ -99,6 +129,7 @@ class _Source:
     folder: Path | None = None  # a local folder, or
     repo_id: str | None = None  # a Hub repo id
     revision: str | None = None
+    allow_local: bool = True  # False: the disk was not looked at, so messages say nothing of folders
 
     def key(self) -> tuple:
         if self.folder is not None:
@@ -120,25 +151,29 @@ def _stamp(folder: Path) -> tuple:
     return tuple(stamp)
 
 
-def _parse_source(source, revision: str | None) -> _Source:
-    if isinstance(source, os.PathLike):
+def _parse_source(source, revision: str | None, allow_local: bool = True) -> _Source:
+    if not allow_local:
+        if not isinstance(source, str) or not source.strip():
+            raise _not_a_repo_id(source)
+    elif isinstance(source, os.PathLike):
         folder = Path(source).expanduser()
         if revision is not None:
             raise ModelLoadError(f"model '{folder}': a revision only applies to Hub repos, not to a local folder",
                                  source=str(folder))
         return _Source(label=f"model folder '{folder}'", name=str(folder), folder=folder)
-    if not isinstance(source, str):
+    elif not isinstance(source, str):
         raise ModelLoadError(f"the model source must be a folder or a Hub repo id like 'user/name', "
                              f"got {type(source).__name__}")
     text = source.strip()
-    if not text:
-        raise ModelLoadError("no model given: name a checkpoint folder or a Hub repo id like 'user/name'")
-    path = Path(text).expanduser()
-    if path.exists():
-        if revision is not None:
-            raise ModelLoadError(f"model '{text}': a revision only applies to Hub repos, not to a local folder",
-                                 source=text)
-        return _Source(label=f"model folder '{text}'", name=text, folder=path)
+    if allow_local:
+        if not text:
+            raise ModelLoadError("no model given: name a checkpoint folder or a Hub repo id like 'user/name'")
+        path = Path(text).expanduser()
+        if path.exists():
+            if revision is not None:
+                raise ModelLoadError(f"model '{text}': a revision only applies to Hub repos, not to a local "
+                                     f"folder", source=text)
+            return _Source(label=f"model folder '{text}'", name=text, folder=path)
 
     repo_id, at, rev = text.partition("@")
     if at:
@@ -150,9 +185,19 @@ def _parse_source(source, revision: str | None) -> _Source:
         revision = rev
     if _looks_like_repo_id(repo_id):
         name = repo_id if revision is None else f"{repo_id}@{revision}"
-        return _Source(label=f"Hub repo '{repo_id}'", name=name, repo_id=repo_id, revision=revision)
+        return _Source(label=f"Hub repo '{repo_id}'", name=name, repo_id=repo_id, revision=revision,
+                       allow_local=allow_local)
+    if not allow_local:
+        raise _not_a_repo_id(text)
     hint = "" if os.path.isabs(text) or text.startswith((".", "~")) else " (nor a Hub repo id like 'user/name')"
     raise ModelLoadError(f"model folder '{text}' does not exist{hint}", source=text)
+
+
+def _not_a_repo_id(source) -> ModelLoadError:
+    # one sentence for every path, so that it tells nothing about this machine's disk
+    text = str(source).strip()
+    return ModelLoadError(f"'{text}' is not a Hub repo id: give one like 'user/name' or 'user/name@revision' "
+                          f"(local folders are not accepted here)", source=text)
 
 
 def _looks_like_repo_id(text: str) -> bool:
@@ -168,12 +213,8 @@ def _looks_like_repo_id(text: str) -> bool:
 
 
 def _resolve_device(device, spec: _Source) -> torch.device:
-    if device is None:
-        return torch.device("cpu")
-    if isinstance(device, str) and device.strip().lower() == "auto":
-        from .device import pick_device
-
-        return pick_device("auto")
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
+        return pick_device()  # CUDA when present, else the CPU
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError) as err:
@@ -190,20 +231,14 @@ def _resolve_device(device, spec: _Source) -> torch.device:
 
 def _load(spec: _Source, device: torch.device, token, cache_dir) -> DCGAN:
     if spec.folder is not None:
-        folder = spec.folder
-        if not folder.exists():
-            raise ModelLoadError(f"{spec.label} does not exist", source=spec.name)
-        if not folder.is_dir():
-            raise ModelLoadError(f"{spec.label} is a file, not a folder: give the folder that holds "
-                                 f"{CONFIG_NAME} and {WEIGHTS_NAME}", source=spec.name)
-        missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (folder / name).is_file()]
-        if missing:
-            raise ModelLoadError(f"{spec.label} is not a checkpoint: it lacks {' and '.join(missing)}",
-                                 source=spec.name)
+        folder = _checkpoint_folder(spec)
     else:
-        folder = _download(spec, token, cache_dir)
-
-    model = _build(folder / CONFIG_NAME, folder / WEIGHTS_NAME, spec)
+        folder = _fetch(spec, CONFIG_NAME, spec.revision, MAX_TEXT_BYTES, token, cache_dir).parent
+    config = _read_config(folder / CONFIG_NAME, spec)
+    model = _skeleton(config, spec)  # a bad config is refused before any weights are downloaded
+    if spec.repo_id is not None:
+        _download_weights_and_card(spec, folder, token, cache_dir)
+    model = _fill(model, folder / WEIGHTS_NAME, config, spec)
     try:
         model = model.to(device)
     except (RuntimeError, AssertionError) as err:
@@ -213,14 +248,31 @@ def _load(spec: _Source, device: torch.device, token, cache_dir) -> DCGAN:
     return model
 
 
-def _build(config_path: Path, weights_path: Path, spec: _Source) -> DCGAN:
-    """config.json + model.safetensors -> a frozen fp32 DCGAN on the CPU."""
-    config = _read_config(config_path, spec)
+def _checkpoint_folder(spec: _Source) -> Path:
+    folder = spec.folder
+    if not folder.exists():
+        raise ModelLoadError(f"{spec.label} does not exist", source=spec.name)
+    if not folder.is_dir():
+        raise ModelLoadError(f"{spec.label} is a file, not a folder: give the folder that holds "
+                             f"{CONFIG_NAME} and {WEIGHTS_NAME}", source=spec.name)
+    missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (folder / name).is_file()]
+    if missing:
+        raise ModelLoadError(f"{spec.label} is not a checkpoint: it lacks {' and '.join(missing)}",
+                             source=spec.name)
+    return folder
+
+
+def _skeleton(config: dict, spec: _Source) -> DCGAN:
+    """The DCGAN that config.json describes, on the meta device (no memory, no init)."""
     try:
-        with torch.device("meta"):  # no memory and no init until the weights are known to fit
-            model = DCGAN(**config)
+        with torch.device("meta"):
+            return DCGAN(**config)
     except (ValueError, TypeError) as err:
         raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} is invalid: {err}", source=spec.name) from err
+
+
+def _fill(model: DCGAN, weights_path: Path, config: dict, spec: _Source) -> DCGAN:
+    """The skeleton with the weights of model.safetensors: a frozen fp32 DCGAN on the CPU."""
     state = _read_weights(weights_path, spec)
     expected = model.state_dict()
     _check_weights(expected, state, config, spec)
@@ -312,29 +364,54 @@ def _some(items: list[str], n: int = 4, quote: bool = True) -> str:
 # --- the Hub --------------------------------------------------------------------------------------
 
 
-def _download(spec: _Source, token, cache_dir) -> Path:
-    """Fetch config.json, model.safetensors and README.md (if any) of one commit; their folder."""
-    from huggingface_hub import hf_hub_download
-
-    revision = spec.revision
-    paths = {}
-    for name in (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME):
-        try:
-            paths[name] = Path(hf_hub_download(spec.repo_id, name, revision=revision, token=token,
-                                               cache_dir=cache_dir, library_name="gan-inpaint"))
-        except Exception as err:
-            if name == CARD_NAME:  # the card is optional
-                log.info("no model card for %s: %s", spec.label, err)
-                continue
-            raise _hub_error(err, spec, name, token, cache_dir) from err
-        commit = paths[name].parent.name
-        if _COMMIT.fullmatch(commit):
-            revision = commit  # the rest from the same commit, even if the branch moves meanwhile
-    folder = paths[CONFIG_NAME].parent
-    if paths[WEIGHTS_NAME].parent != folder:  # not the case with the normal cache layout
+def _download_weights_and_card(spec: _Source, folder: Path, token, cache_dir) -> None:
+    """Fetch model.safetensors and README.md (if any) into `folder`, the snapshot of the commit
+    whose config.json was fetched."""
+    # the rest from the config's commit, even if the branch moves meanwhile
+    revision = folder.name if _COMMIT.fullmatch(folder.name) else spec.revision
+    weights = _fetch(spec, WEIGHTS_NAME, revision, _max_weights_bytes(spec), token, cache_dir)
+    if weights.parent != folder:  # not the case with the normal cache layout
         raise ModelLoadError(f"{spec.label}: {CONFIG_NAME} and {WEIGHTS_NAME} came from different commits; "
                              f"try again", source=spec.name)
-    return folder
+    try:
+        _fetch(spec, CARD_NAME, revision, MAX_TEXT_BYTES, token, cache_dir)
+    except ModelLoadError as err:  # the card is optional
+        log.info("no model card for %s: %s", spec.label, err)
+
+
+def _fetch(spec: _Source, filename: str, revision: str | None, limit: int, token, cache_dir) -> Path:
+    """Download one file of the repo into the HF cache (or find it there); one over `limit`
+    bytes is refused from the size the Hub announces, before its bytes are asked for."""
+    from huggingface_hub import hf_hub_download
+
+    options = dict(token=token, cache_dir=cache_dir, library_name="gan-inpaint")
+    try:
+        plan = hf_hub_download(spec.repo_id, filename, revision=revision, dry_run=True, **options)
+        if plan.will_download and plan.file_size is not None and plan.file_size > limit:
+            raise ModelLoadError(f"{filename} of {spec.label} is {_megabytes(plan.file_size)}, over the limit of "
+                                 f"{_megabytes(limit)} for a DCGAN checkpoint; it was not downloaded"
+                                 + (" (INPAINT_MAX_WEIGHTS_MB sets the limit)" if filename == WEIGHTS_NAME else ""),
+                                 source=spec.name)
+        # `revision` as given, so that the cache notes which commit a branch or tag named (for offline
+        # use); only config.json is fetched by a branch name, and the weights by the commit it came from
+        return Path(hf_hub_download(spec.repo_id, filename, revision=revision, **options))
+    except ModelLoadError:
+        raise
+    except Exception as err:
+        raise _hub_error(err, spec, filename, token, cache_dir) from err
+
+
+def _max_weights_bytes(spec: _Source) -> int:
+    text = os.environ.get("INPAINT_MAX_WEIGHTS_MB", str(DEFAULT_MAX_WEIGHTS_MB))
+    try:
+        return int(float(text) * 1e6)
+    except ValueError:
+        raise ModelLoadError(f"cannot load {spec.label}: INPAINT_MAX_WEIGHTS_MB must be a number of megabytes, "
+                             f"got {text!r}", source=spec.name) from None
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB".replace(".0 MB", " MB")
 
 
 def _hub_error(err: Exception, spec: _Source, filename: str, token, cache_dir) -> ModelLoadError:
@@ -357,7 +434,8 @@ def _hub_error(err: Exception, spec: _Source, filename: str, token, cache_dir) -
     where = f"Hub repo '{repo}'" + (f" at revision '{rev}'" if rev else "")
     endpoint = constants.ENDPOINT
     # a mistyped relative folder ("runs/mnist") looks like a repo id too
-    no_folder = f" (and there is no local folder '{repo}' either)" if filename == CONFIG_NAME else ""
+    no_folder = (f" (and there is no local folder '{repo}' either)" if filename == CONFIG_NAME and spec.allow_local
+                 else "")
     has_token = bool(token or os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
                      or os.path.isfile(constants.HF_TOKEN_PATH))
 

@@ -12,8 +12,13 @@
   turns the code into `RepositoryNotFoundError`, `RevisionNotFoundError`,
   `RemoteEntryNotFoundError`); 401/403 with `GatedRepo` for gated repos.
 
-Per repo it can misbehave (`fail`): any HTTP status, "timeout" (hold the answer until the
-test ends), "truncated" (announce the whole file, send half, close the connection).
+A HEAD answers what a download's first request learns: the commit, the ETag and the size
+(`X-Linked-Size` for LFS files, as the real Hub sends with its redirect to the CDN; else
+`Content-Length`), which is what `hf_hub_download(..., dry_run=True)` reports as `file_size`.
+
+Per repo it can misbehave (`fail`): any HTTP status, "timeout" (hold the answer, then hang up),
+"slow" (hold the answer, then give it), "truncated" (announce the whole file, send half, close
+the connection). Held answers go when `heal` or `close` is called, or after `delay` seconds.
 
 `HubEnv` points huggingface_hub at a server and at a temporary cache. huggingface_hub 2.4.0
 reads HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE and the timeouts once, at import,
@@ -50,10 +55,11 @@ def git_blob_sha(content: bytes) -> str:
 
 @dataclass
 class Failure:
-    mode: int | str  # an HTTP status, "timeout" or "truncated"
+    mode: int | str  # an HTTP status, "timeout", "slow" or "truncated"
     error_code: str | None = None
     files: tuple[str, ...] | None = None  # None: every file of the repo
-    delay: float = 30.0  # "timeout": how long to hold the answer (released when the hub closes)
+    delay: float = 30.0  # "timeout", "slow": how long to hold the answer at most
+    released: threading.Event = field(default_factory=threading.Event)  # set by heal() and close()
 
 
 @dataclass
@@ -77,7 +83,6 @@ class FakeHub:
         self._failures: dict[str, Failure] = {}
         self._tokens: dict[str, str] = {}
         self._lock = threading.Lock()
-        self._closing = threading.Event()
         self.requests: list[Request] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
         self.server.daemon_threads = True
@@ -113,7 +118,7 @@ class FakeHub:
         """Make requests for `repo_id` (only for `files`, if given) misbehave.
 
         `mode`: an HTTP status (404 -> `X-Error-Code: RepoNotFound`, 401/403 -> `GatedRepo`
-        unless `error_code` says otherwise; "" for none), "timeout" or "truncated".
+        unless `error_code` says otherwise; "" for none), "timeout", "slow" or "truncated".
         """
         if error_code is None and isinstance(mode, int):
             error_code = {404: "RepoNotFound", 401: "GatedRepo", 403: "GatedRepo"}.get(mode)
@@ -121,8 +126,11 @@ class FakeHub:
             self._failures[repo_id] = Failure(mode, error_code or None, tuple(files) if files else None, delay)
 
     def heal(self, repo_id: str) -> None:
+        """Serve `repo_id` normally again; answers held for it go now."""
         with self._lock:
-            self._failures.pop(repo_id, None)
+            failure = self._failures.pop(repo_id, None)
+        if failure is not None:
+            failure.released.set()
 
     def gate(self, repo_id: str, token: str) -> None:
         """Serve `repo_id` only to `Authorization: Bearer <token>` (401 without a token, 403 with another)."""
@@ -130,7 +138,10 @@ class FakeHub:
             self._tokens[repo_id] = token
 
     def close(self) -> None:
-        self._closing.set()  # let held ("timeout") answers go
+        with self._lock:
+            failures = list(self._failures.values())
+        for failure in failures:  # let held answers go
+            failure.released.set()
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
@@ -159,8 +170,9 @@ class FakeHub:
             revisions = self._repos.get(repo_id)
             token = self._tokens.get(repo_id)
         if failure is not None and (failure.files is None or filename in failure.files):
+            if failure.mode in ("timeout", "slow"):
+                failure.released.wait(failure.delay)
             if failure.mode == "timeout":
-                self._closing.wait(failure.delay)
                 handler.close_connection = True
                 return None  # the client has given up long ago: say nothing
             if isinstance(failure.mode, int):

@@ -306,3 +306,109 @@ def test_api_inpaint(served, tmp_path):
     # and a request can't ask for more than the cap
     with pytest.raises(Exception, match="2000"):
         client.predict(value, iterations=100_000, api_name="/inpaint")
+
+
+# --- loading models: the device, the Hub box, download slots ---------------------------------------
+
+def test_the_app_loads_models_on_the_gpu_when_there_is_one(tiny_checkpoints, monkeypatch):
+    import torch
+
+    import inpaint.hub as hub
+
+    asked = []
+    real = hub._load
+
+    def on_cpu(spec, device, token, cache_dir):  # note where it was asked to go; stay on the CPU
+        asked.append(device)
+        return real(spec, torch.device("cpu"), token, cache_dir)
+
+    monkeypatch.setattr(hub, "_load", on_cpu)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    hub.clear_cache()
+    try:
+        app.make_about(tiny_checkpoints)("tiny-rgb", "")
+    finally:
+        hub.clear_cache()
+    assert asked == [torch.device("cuda")]
+
+
+PATHS = ["/etc", "/etc/passwd", "/nonexistent/x", "../checkpoints"]
+
+
+def test_the_hub_box_takes_hub_repo_ids_only(run, tiny_checkpoints, monkeypatch):
+    """A path typed into the Hub box gets one refusal, whether it exists or not, is a file or a folder."""
+    image = picture()
+    refusals = set()
+    for path in [*PATHS, tiny_checkpoints["tiny-rgb"]]:
+        with pytest.raises(gr.Error) as excinfo:
+            final(run(editor(image, box_hole(image.size)), "tiny-rgb", path, **FAST))
+        assert path in error_message(excinfo) and "Hub repo id" in error_message(excinfo)
+        refusals.add(error_message(excinfo).replace(path, "PATH"))
+        summary, _card, _samples = app.make_about(tiny_checkpoints)("tiny-rgb", path)
+        refusals.add(summary.removeprefix("⚠️ ").replace(path, "PATH"))
+    assert len(refusals) == 1, refusals
+    # local development may allow folders in the box
+    monkeypatch.setattr(app, "ALLOW_LOCAL_MODELS", True)
+    summary, _card, _samples = app.make_about({})("x", tiny_checkpoints["tiny-rgb"])
+    assert "16×16 colour" in summary
+
+
+def test_the_api_takes_hub_repo_ids_only(served, tmp_path):
+    from gradio_client import Client, handle_file
+
+    image = picture()
+    image.save(tmp_path / "image.png")
+    Image.fromarray(np.where(box_hole(image.size), 255, 0).astype(np.uint8), "L").save(tmp_path / "mask.png")
+    value = {"background": handle_file(str(tmp_path / "image.png")),
+             "layers": [handle_file(str(tmp_path / "mask.png"))], "composite": None}
+    client = Client(served.local_url, verbose=False, download_files=str(tmp_path / "downloads"))
+    refusals = set()
+    for path in PATHS:
+        with pytest.raises(Exception) as excinfo:
+            client.predict(value, hub_repo=path, **FAST, api_name="/inpaint")
+        assert "Hub repo id" in str(excinfo.value)
+        refusals.add(str(excinfo.value).replace(path, "PATH"))
+    assert len(refusals) == 1, refusals
+
+
+def test_bundled_and_cached_models_never_wait_for_a_hub_download_slot(tiny_checkpoints, fake_hub):
+    import time
+
+    cached = "user/cached"
+    fake_hub.add_repo(cached, tiny_checkpoints["tiny-rgb"])
+    app.load_model(cached)  # now in the HF cache
+    inpaint.hub.clear_cache()  # as after a restart
+    slow = [f"user/slow-{i}" for i in range(app.MAX_HUB_LOADS)]
+    try:
+        for repo in slow:  # every download slot taken by a Hub that does not answer yet
+            fake_hub.add_repo(repo, tiny_checkpoints["tiny-grey"])
+            fake_hub.fail(repo, "slow")
+            with pytest.raises(inpaint.ModelLoadError, match="still downloading"):
+                app.load_model(repo, wait=0.05)
+        with pytest.raises(inpaint.ModelLoadError, match="already under way"):
+            app.load_model("user/one-more", wait=0.05)
+        started = time.monotonic()
+        summary, _card, _samples = app.make_about(tiny_checkpoints)("tiny-grey", "")
+        assert "16×16 greyscale" in summary
+        assert app.load_model(cached, wait=5).resolution == 16
+        assert time.monotonic() - started < 5
+    finally:
+        for repo in slow:
+            fake_hub.heal(repo)
+        deadline = time.monotonic() + 30
+        while app._loads and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert not app._loads
+    assert app.load_model(slow[0]).channels == 1
+
+
+def test_the_method_text_says_which_blends_keep_the_pixels_outside_the_hole(run):
+    image = picture((40, 30))
+    hole = box_hole(image.size)
+    kept = {}
+    for blend in ("poisson", "alpha", "none"):
+        _, (result, *_rest) = final(run(editor(image, hole), "tiny-rgb", "", **FAST, blend=blend))
+        kept[blend] = (np.asarray(result)[~hole] == np.asarray(image)[~hole]).all()
+    assert kept == {"poisson": True, "alpha": False, "none": True}
+    claim = next(s for s in app.METHOD.replace("\n", " ").split(". ") if "unchanged" in s)
+    assert "alpha" in claim and "poisson" in claim.lower() and "none" in claim, claim

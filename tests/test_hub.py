@@ -326,3 +326,57 @@ def test_not_a_repo_id_or_folder(fake_hub):
     err = str(load_error("no/such/folder"))
     assert "does not exist" in err and "no/such/folder" in err
     assert fake_hub.requests == []
+
+
+# --- the default device, and what a Hub repo may cost before it is refused ----------------------
+
+
+def test_the_default_device_is_cuda_when_present(saved, monkeypatch):
+    """With no device given, the model goes where `inpaint.device.pick_device` says: CUDA when present."""
+    import inpaint.hub as hub
+
+    asked = []
+
+    def on_cpu(spec, device, token, cache_dir):  # note where it was asked to go; stay on the CPU
+        asked.append(device)
+        return real(spec, torch.device("cpu"), token, cache_dir)
+
+    real = hub._load
+    monkeypatch.setattr(hub, "_load", on_cpu)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    load_model(saved[1])
+    load_model(saved[1], device="auto")
+    assert asked == [torch.device("cuda")]  # both ask for the same model: loaded once
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    load_model(saved[1])
+    assert asked == [torch.device("cuda"), torch.device("cpu")]
+
+
+def weights_requested(fake_hub) -> list[str]:
+    return [r.method for r in fake_hub.requests if r.path.endswith("/model.safetensors")]
+
+
+@pytest.mark.parametrize("config, expected", [
+    (b"{not json", "not valid JSON"),
+    (b'{"resolution": 12, "channels": 1}', "power of two"),
+    (b'{"layers": 9}', "unknown key(s) 'layers'"),
+])
+def test_a_bad_config_on_the_hub_is_refused_before_the_weights_are_requested(fake_hub, saved, config, expected):
+    fake_hub.add_repo(REPO, {"config.json": config,
+                             "model.safetensors": (saved[1] / "model.safetensors").read_bytes()})
+    err = str(load_error(REPO))
+    assert expected in err and REPO in err
+    assert weights_requested(fake_hub) == []
+
+
+def test_oversized_weights_are_refused_before_their_bytes_are_requested(fake_hub, saved, monkeypatch):
+    monkeypatch.setenv("INPAINT_MAX_WEIGHTS_MB", "1")
+    fake_hub.add_repo(REPO, {"config.json": (saved[1] / "config.json").read_bytes(),
+                             "model.safetensors": bytes(1_500_000)})
+    err = str(load_error(REPO))
+    assert "model.safetensors" in err and "1.5 MB" in err and "limit of 1 MB" in err and REPO in err
+    assert "GET" not in weights_requested(fake_hub)  # only asked for its size
+    assert not list(fake_hub.env.cache.glob("models--user--tiny/blobs/*.incomplete"))
+    monkeypatch.setenv("INPAINT_MAX_WEIGHTS_MB", "2")  # the same file under a higher limit
+    assert "corrupt" in str(load_error(REPO))  # (it is not a real safetensors file)
+    assert "GET" in weights_requested(fake_hub)
