@@ -26,6 +26,9 @@ from .losses import contextual_loss, perceptual_loss
 from .masks import from_image, importance_weights, known_from_hole
 from .models import DCGAN
 
+MAX_SEED = 2**32 - 1  # seeds are 0..2^32-1: what every front end can pass exactly (JSON numbers, sliders)
+DISTINCT = 0.02       # candidates closer than this (mean |difference| in the hole, [-1, 1] scale) are one fill
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -200,6 +203,8 @@ def _check(s: Settings) -> None:
         raise InpaintError(f"init_pool must be between 1 and 1024, got {s.init_pool}")
     if s.lam < 0 or s.lr <= 0 or s.window < 1:
         raise InpaintError("lam must be >= 0, lr > 0 and window >= 1")
+    if isinstance(s.seed, bool) or not isinstance(s.seed, (int, np.integer)) or not 0 <= s.seed <= MAX_SEED:
+        raise InpaintError(f"the seed must be a whole number from 0 to {MAX_SEED}, got {s.seed!r}")
     if s.blend not in blending.BLENDS + ("paste",):
         raise InpaintError(f"unknown blend mode {s.blend!r}; choose one of {', '.join(blending.BLENDS)}")
 
@@ -254,7 +259,7 @@ def _initial_z(model, y, weights, s: Settings, precision) -> torch.Tensor:
     optimization step per z, and starting near the data saves many more steps than that.
     """
     device = y.device
-    pool = model.sample_z(s.restarts * max(1, s.init_pool), torch.Generator().manual_seed(s.seed), device)
+    pool = model.sample_z(s.restarts * max(1, s.init_pool), torch.Generator().manual_seed(int(s.seed)), device)
     if s.init_pool > 1:
         with torch.no_grad(), autocast(device, precision):
             fits = torch.cat([contextual_loss(model.G(chunk).float(), y, weights) for chunk in pool.split(256)])
@@ -263,7 +268,7 @@ def _initial_z(model, y, weights, s: Settings, precision) -> torch.Tensor:
 
 
 def _rank(losses: torch.Tensor, fills: torch.Tensor, hole: torch.Tensor, n: int,
-          near: float = 0.15, same: float = 0.02) -> list[int]:
+          near: float = 0.15, same: float = DISTINCT) -> list[int]:
     """Indices of up to n distinct candidates: the best first; among those whose loss is within
     `near` (relative) of the best, the most different fills next (farthest-point order on the
     hole's pixels); then the rest by loss. Fills that differ by less than `same` (mean absolute

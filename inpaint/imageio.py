@@ -153,28 +153,34 @@ class Fit:
     def inputs(self, img: Image.Image, hole: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """(y 1 x C x R x R in [-1, 1], known 1 x 1 x R x R in [0, 1]) for the model.
 
-        Downscaling averages only the known pixels of each cell, and a cell's `known` is the
-        fraction of its pixels that are known, so hole content never leaks into y and a
-        fine-grained mask (random pixels) stays a partial mask at the model's size.
-        Padding has known = 0.
+        Each model pixel (cell) is a weighted average of image pixels: a box filter when the
+        image is scaled down, bilinear when it is scaled up, both with non-negative weights.
+        The same weights are applied to the known pixels only (normalised convolution):
+        y is the weighted mean of the cell's *known* pixels, and `known` is the weight they
+        carry, so hole pixels never enter a target and a cell that is 40% known fits its
+        known pixels' mean with weight 0.4 (not a target pulled 60% toward mid-grey).
+        A fine mask (random pixels) thus stays a partial mask at the model's size.
+        Cells with nothing known, and the padding, have y = 0 and known = 0.
         """
         arr = np.asarray(img, dtype=np.float32).reshape(img.height, img.width, -1)
         keep = (~hole).astype(np.float32)
         w, h = self.inner
-        if w >= img.width and h >= img.height:  # upscaling: smooth image, sharp mask
-            small = np.stack([np.asarray(Image.fromarray(arr[..., c]).resize((w, h), Image.BICUBIC))
-                              for c in range(arr.shape[2])], -1)
-            known = np.asarray(Image.fromarray(keep).resize((w, h), Image.NEAREST))
-        else:
-            known = np.asarray(Image.fromarray(keep).resize((w, h), Image.BOX))
-            small = np.stack([np.asarray(Image.fromarray(arr[..., c] * keep).resize((w, h), Image.BOX))
-                              for c in range(arr.shape[2])], -1) / np.maximum(known, 1e-6)[..., None]
-        y = torch.zeros(1, arr.shape[2], self.resolution, self.resolution)
+        # box weights average a downscaled cell's pixels; bilinear ones interpolate an upscaled
+        # cell from its nearest pixels (bicubic's negative lobes would break the normalisation)
+        method = Image.BOX if w <= img.width and h <= img.height else Image.BILINEAR
+
+        def resize(a: np.ndarray) -> np.ndarray:
+            return np.asarray(Image.fromarray(a, "F").resize((w, h), method))
+
+        known = resize(keep).clip(0, 1)
+        sums = np.stack([resize(arr[..., c] * keep) for c in range(arr.shape[2])], -1)
+        small = np.where(known[..., None] > 1e-6, sums / np.maximum(known, 1e-6)[..., None], 0.0)
+        y = torch.full((1, arr.shape[2], self.resolution, self.resolution), 0.0)
         m = torch.zeros(1, 1, self.resolution, self.resolution)
         x0, y0 = self.offset
-        y[0, :, y0: y0 + h, x0: x0 + w] = torch.from_numpy(small.clip(0, 255)).permute(2, 0, 1) / 127.5 - 1
-        m[0, 0, y0: y0 + h, x0: x0 + w] = torch.from_numpy(known.clip(0, 1).copy())
-        return y * m, m
+        y[0, :, y0: y0 + h, x0: x0 + w] = torch.from_numpy(small.clip(0, 255)).float().permute(2, 0, 1) / 127.5 - 1
+        m[0, 0, y0: y0 + h, x0: x0 + w] = torch.from_numpy(known.copy())
+        return y * (m > 0), m
 
     def inside(self) -> torch.Tensor:
         """1 x 1 x R x R: 1 where the image is, 0 on the padding."""
