@@ -8,6 +8,7 @@ names, or one mask for all; --out is a folder and each result keeps its input's 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                                     "else the CPU)")
     p.add_argument("--blend", choices=("poisson", "alpha", "none"), default=d.blend)
     p.add_argument("--candidates", type=int, default=1,
-                   help="also save the N best distinct completions as OUT-1.png ... OUT-N.png")
+                   help="save the N best distinct completions: the best as OUT.png, the others as OUT-2.png ... OUT-N.png")
     p.add_argument("--paper", action="store_true", help="Yeh et al.'s settings (1000 iterations, 64 restarts)")
     return p.parse_args(argv)
 
@@ -82,9 +83,8 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     base = Settings.paper() if args.paper else Settings()
-    settings = Settings(**{**base.__dict__, **({} if args.paper else dict(
-        iterations=args.iterations, restarts=args.restarts, lam=args.lam)),
-        "seed": args.seed, "blend": args.blend, "candidates": max(1, args.candidates)})
+    search = {} if args.paper else dict(iterations=args.iterations, restarts=args.restarts, lam=args.lam)
+    settings = dataclasses.replace(base, **search, seed=args.seed, blend=args.blend, candidates=max(1, args.candidates))
     failed = 0
     for image_path, mask_path, out_path in jobs:
         bar = tqdm(total=settings.iterations, desc=image_path.name, unit="it", leave=len(jobs) == 1,

@@ -43,7 +43,7 @@ def test_single_image_with_a_preset(tiny_checkpoints, tmp_path):
     assert (a[~hole] == b[~hole]).all()
 
 
-def test_mask_file_and_candidates(tiny_checkpoints, tmp_path):
+def test_mask_file_and_candidates(tiny_checkpoints, tmp_path, capsys):
     src, mask = save_photo(tmp_path / "in.png", mode="L"), save_mask(tmp_path / "mask.png")
     out = tmp_path / "res" / "out.png"
     assert main(["--model", tiny_checkpoints["tiny-grey"], "--image", str(src), "--mask", str(mask),
@@ -54,6 +54,10 @@ def test_mask_file_and_candidates(tiny_checkpoints, tmp_path):
                                 Image.open(mask), iterations=5, restarts=6, candidates=3, blend="none")
     names = sorted(p.name for p in out.parent.iterdir())
     assert names == ["out.png"] + [f"out-{i}.png" for i in range(2, len(expected.candidates) + 1)]
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert "OUT.png" in helptext and "OUT-2.png" in helptext and "OUT-1.png" not in helptext  # the help says so
     a, b = np.asarray(Image.open(src)), np.asarray(Image.open(out))
     m = np.asarray(Image.open(mask)) > 0
     assert (a[~m] == b[~m]).all()
