@@ -26,6 +26,7 @@ from PIL import Image
 import inpaint
 import inpaint.hub
 from inpaint.imageio import MAX_PIXELS, check_size, grid, normalize
+from inpaint.complete import MAX_SEED
 from inpaint.masks import from_image
 
 ROOT = Path(__file__).resolve().parent
@@ -320,8 +321,19 @@ def _settings(iterations, restarts, lam, seed, blend) -> inpaint.Settings:
         raise _user_error("λ must be 0 or more.")
     if blend not in ("poisson", "alpha", "none"):
         raise _user_error(f"blend must be poisson, alpha or none, got {blend!r}.")
-    return inpaint.Settings(iterations=iterations, restarts=restarts, lam=float(lam), seed=int(seed or 0), blend=blend,
+    return inpaint.Settings(iterations=iterations, restarts=restarts, lam=float(lam), seed=_seed(seed), blend=blend,
                             time_limit=TIME_LIMIT)
+
+
+def _seed(value) -> int:
+    """A seed from the page or the API: a whole number from 0 to MAX_SEED, or a plain error."""
+    try:
+        seed = int(value or 0)
+        if seed != float(value or 0) or not 0 <= seed <= MAX_SEED:
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise _user_error(f"the seed must be a whole number from 0 to {MAX_SEED}, got {value!r}.") from None
+    return seed
 
 
 def make_inpaint(models: dict[str, str]):
@@ -417,9 +429,10 @@ def make_generate(models: dict[str, str]):
         """A grid of `count` random samples G(z), z drawn with `seed`."""
         net, name = _load(models, model, hub_repo)
         count = int(min(max(int(count), 1), 64))
-        samples = net.generate(count, seed=int(seed or 0))
+        seed = _seed(seed)
+        samples = net.generate(count, seed=seed)
         scale = max(1, 96 // net.resolution)
-        return grid(samples, scale=scale), f"{count} samples of {name}, seed {int(seed or 0)}."
+        return grid(samples, scale=scale), f"{count} samples of {name}, seed {seed}."
     return generate
 
 
@@ -569,7 +582,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                                                  elem_id="restarts")
                             lam = gr.Number(value=DEFAULTS.lam, minimum=0,
                                             label="λ (weight of the realism term −log D(G(z)))")
-                            seed = gr.Number(value=DEFAULTS.seed, precision=0, label="Seed")
+                            seed = gr.Number(value=DEFAULTS.seed, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                             blend = gr.Radio(["poisson", "alpha", "none"], value=DEFAULTS.blend,
                                              label="Blend the fill in with")
                     with gr.Column(scale=1):
@@ -583,7 +596,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
             with gr.Tab("Generate"):
                 gr.Markdown("Random samples G(z) from the chosen model: what it has learned its domain looks like.")
                 with gr.Row():
-                    gen_seed = gr.Number(value=0, precision=0, label="Seed")
+                    gen_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
                     gen_count = gr.Slider(1, 64, value=36, step=1, label="How many")
                     gen_button = gr.Button("Generate", variant="primary")
                 gen_image = gr.Image(label="Samples", type="pil", format="png", interactive=False)

@@ -210,6 +210,9 @@ def test_bad_editor_values_give_a_plain_error(run, case):
     (dict(restarts=1000), "restarts must be between 1 and 128"),
     (dict(lam=-1), "λ must be 0 or more"),
     (dict(blend="smudge"), "blend must be poisson, alpha or none"),
+    (dict(seed=2**64), "seed must be a whole number from 0 to 4294967295"),
+    (dict(seed=-3), "seed must be a whole number from 0 to 4294967295"),
+    (dict(seed=1.5), "seed must be a whole number from 0 to 4294967295"),
 ])
 def test_settings_out_of_range(run, kwargs, expected):
     image = picture()
@@ -263,6 +266,25 @@ def served(tiny_checkpoints):
         yield demo
     finally:
         demo.close()
+
+
+def test_seeds_out_of_range_are_plain_errors_on_every_tab(tiny_checkpoints):
+    with pytest.raises(gr.Error) as excinfo:
+        app.make_generate(tiny_checkpoints)("tiny-rgb", "", seed=2**64, count=4)
+    assert "seed must be a whole number from 0 to 4294967295" in error_message(excinfo)
+
+
+def test_api_refuses_a_huge_seed_with_a_message(served, tmp_path):
+    from gradio_client import Client, handle_file
+
+    image = picture((24, 18))
+    image.save(tmp_path / "image.png")
+    Image.fromarray(np.where(box_hole(image.size), 255, 0).astype(np.uint8), "L").save(tmp_path / "mask.png")
+    value = {"background": handle_file(str(tmp_path / "image.png")), "layers": [handle_file(str(tmp_path / "mask.png"))]}
+    client = Client(served.local_url, verbose=False, download_files=str(tmp_path / "downloads"))
+    with pytest.raises(Exception) as excinfo:
+        client.predict(value, iterations=2, restarts=2, seed=2**64, api_name="/inpaint")
+    assert "maximum" in str(excinfo.value) or "seed must be" in str(excinfo.value)
 
 
 def test_api_inpaint(served, tmp_path):
