@@ -5,7 +5,8 @@
 Writes examples/<model>/<n>-<name>.png (upscaled so people can paint on them) and
 examples/examples.json, which lists each image with the model that knows its domain and
 the mask preset the app paints on it when the example is picked. Only test splits are
-used (Fashion-MNIST t10k; the held-out emoji code points), so no example was seen in training.
+used (Fashion-MNIST t10k[5000:]; the emoji held out by base emoji, all their variants with
+them), so no example, nor a skin-tone or gender variant of one, was seen in training.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from train import data
 HERE = Path(__file__).resolve().parent
 SIDE = 256  # the size shown in the editor: big enough to paint on
 
-# (t10k index, hole preset): one garment of each of six classes, with different holes
-FASHION = [(19, "center"), (2, "left"), (13, "top"), (9, "random"), (18, "strokes"), (0, "center")]
-# (emoji set:code points, hole preset): faces in the three drawing styles of the training data
-EMOJI = [("twemoji:1F600", "center"), ("openmoji:1F620", "bottom"), ("noto:1F629", "random"),
-         ("twemoji:1F467", "strokes"), ("noto:1F61C", "left"), ("openmoji:1F385", "center")]
-EMOJI_NAMES = {"1F600": "grinning", "1F620": "angry", "1F629": "weary", "1F467": "girl",
-               "1F61C": "winking-tongue", "1F385": "santa"}
+# (index in the test split, hole preset): one garment of each of six classes, with different holes
+FASHION = [(10, "center"), (17, "left"), (1, "top"), (45, "random"), (11, "strokes"), (7, "center")]
+# (emoji set:code points, hole preset): faces and people of the test split in the three drawing styles
+EMOJI = [("twemoji:1F612", "center"), ("openmoji:1F616", "bottom"), ("noto:1F643", "random"),
+         ("twemoji:1F9DA", "strokes"), ("noto:1F9D0", "left"), ("openmoji:1F470", "center")]
+EMOJI_NAMES = {"1F612": "unamused", "1F616": "confounded", "1F643": "upside-down", "1F9DA": "fairy",
+               "1F9D0": "monocle", "1F470": "veil"}
 
 
 def fashion_mnist() -> list[dict]:
@@ -39,7 +40,8 @@ def fashion_mnist() -> list[dict]:
         img = Image.fromarray(images[i, 0].numpy(), "L").resize((SIDE, SIDE), Image.NEAREST)
         cls = data.FASHION_MNIST_CLASSES[int(labels[i])]
         name = cls.lower().replace("/", "-").replace(" ", "-")
-        out.append(_save(img, "fashion-mnist-32", f"{n}-{name}.png", hole, f"{cls} (Fashion-MNIST test image {i})"))
+        t10k = data.FASHION_MNIST_VAL + i
+        out.append(_save(img, "fashion-mnist-32", f"{n}-{name}.png", hole, f"{cls} (Fashion-MNIST t10k image {t10k}, test split)"))
     return out
 
 
@@ -48,13 +50,15 @@ def emoji() -> list[dict]:
     index = {name: i for i, name in enumerate(names)}
     out = []
     for n, (key, hole) in enumerate(EMOJI):
+        style, seq = key.split(":")
+        if data.emoji_split(seq) != "test":
+            raise ValueError(f"{key} is not in the emoji test split: pick another")
         if key not in index:  # a set missing on this machine (e.g. no Noto font): skip it
             continue
         arr = images[index[key]].permute(1, 2, 0).numpy().astype(np.uint8)
         img = Image.fromarray(arr, "RGB").resize((SIDE, SIDE), Image.BICUBIC)
-        style, seq = key.split(":")
         name = EMOJI_NAMES.get(seq, seq.lower())
-        out.append(_save(img, "emoji-64", f"{n}-{style}-{name}.png", hole, f"{name} ({style}, held-out emoji U+{seq})"))
+        out.append(_save(img, "emoji-64", f"{n}-{style}-{name}.png", hole, f"{name} ({style}, test-split emoji U+{seq})"))
     return out
 
 

@@ -1,13 +1,17 @@
-"""Quality on held-out images: this project's completion vs the paper's settings vs classical fills.
+"""Quality on held-out images: this project's completion vs the paper's search vs classical fills.
 
     python -m inpaint.evaluate --model checkpoints/fashion-mnist-32 --n 100 --out reports/fashion-mnist-32
 
-For each mask type and method: PSNR and SSIM inside the hole and over the whole image,
-seconds per image and, for Fashion-MNIST, semantic accuracy (does the project's classifier,
-trained on the train split, still see the true class in the completed image?). Writes
-results.json, results.md and a figure per mask type (original / masked / each method).
+--split val for every choice (settings, exports, defaults); --split test (the default) only
+for the reported tables. For each mask type and method: PSNR and SSIM inside the hole and
+over the whole image, seconds per image and, for Fashion-MNIST, semantic accuracy (does the
+project's classifier, trained on the train split, still see the true class in the completed
+image?). The paper's search (`Settings.paper()`) runs under the project's blend, as Yeh et
+al. blend their results too, so "project vs paper" compares the searches; the blend's own
+effect is the "project, no blend" row (the project's search, its best fill pasted as it is).
+Writes results.json, results.md and a figure per mask type (original / masked / each method).
 With --samples N it also reports the Fréchet distance between N generated samples and
-the held-out images in the classifier's features (and the samples' class histogram).
+the split's images in the classifier's features (and the samples' class histogram).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +28,8 @@ import torch
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from .complete import Settings, complete
+from . import blend as blending
+from .complete import Completion, Settings, complete
 from .hub import load_model
 from .imageio import to_pil
 from .masks import preset
@@ -32,6 +38,8 @@ from .metrics import frechet_distance, psnr, ssim
 ROOT = Path(__file__).resolve().parent.parent
 CLASSIFIERS = ROOT / "train" / "classifiers"  # small CNNs made by python -m train.classifier
 METHODS = ("project", "paper", "telea", "navier-stokes", "mean")
+NO_BLEND = "project, no blend"  # the project's search with its fill pasted unblended: the blend's effect
+SPLITS = ("val", "test")
 SEMANTIC_MASKS = ("center", "left", "top", "strokes")  # the issue's average for the target
 
 
@@ -49,26 +57,43 @@ def classical_fill(image: np.ndarray, hole: np.ndarray, method: str) -> np.ndarr
     return out[..., ::-1].copy() if image.ndim == 3 else out
 
 
-def heldout(dataset: str):
-    """(uint8 images N x C x R x R, labels or None, classifier folder or None) for a model's domain."""
+def heldout(dataset: str, split: str = "test"):
+    """(uint8 images N x C x R x R, labels or None, classifier folder or None) of a split of a model's domain."""
     from train.classifier import labelled
 
-    images, labels, _ = labelled(dataset, "test")
+    images, labels, _ = labelled(dataset, split)
     folder = CLASSIFIERS / dataset
     return images, (labels if dataset == "fashion-mnist" else None), (folder if folder.exists() else None)
 
 
+def unblended(completion: Completion, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The completion's best fill pasted into the hole as it is (blend "none"), for an image at
+    the model's resolution (uint8 H x W or H x W x C): the same search, no second run."""
+    fill = np.asarray(completion.raw, dtype=np.float64).reshape(*image.shape[:2], -1)
+    return blending.blend(image.reshape(fill.shape[0], fill.shape[1], -1), fill, hole, "none").reshape(image.shape)
+
+
 def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, figure_rows: int = 6,
-             out: Path | None = None, settings: Settings | None = None) -> dict:
+             out: Path | None = None, settings: Settings | None = None, split: str = "test",
+             paper_overrides: dict | None = None) -> dict:
+    """The table for n images of `split` ("val" for choices, "test" for reports) per mask.
+
+    settings: the project's (default `Settings()`). The paper's search is `Settings.paper()`
+    with `paper_overrides` (e.g. fewer iterations for a quick look) under the project's blend."""
     from train.classifier import SmallCNN, predict
 
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     dataset = model.config["dataset"]
-    images, labels, clf_folder = heldout(dataset)
+    images, labels, clf_folder = heldout(dataset, split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
     images = images[pick]
     labels = labels[pick] if labels is not None else None
     classifier = SmallCNN.load(clf_folder) if clf_folder is not None else None
     settings = settings or Settings()
+    paper = replace(Settings.paper(**(paper_overrides or {})), blend=settings.blend)
+    if "project" in methods and settings.blend != "none":
+        methods = (*methods, NO_BLEND)
     rows, figures = [], {}
 
     def classify(batch):
@@ -77,7 +102,7 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, fig
     clean = None
     if classifier is not None and labels is not None:
         clean = float((predict(classifier, images)[1] == labels).float().mean())
-    total = len(masks) * sum(n if m != "paper" else min(n, paper_n) for m in methods)
+    total = len(masks) * sum(n if m != "paper" else min(n, paper_n) for m in methods if m != NO_BLEND)
     bar = tqdm(total=total, unit="img", desc="evaluate", file=sys.stderr)
     for mask_name in masks:
         outputs = {m: [] for m in methods}
@@ -88,19 +113,24 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, fig
             hole = preset(mask_name, (arr.shape[1], arr.shape[0]), seed=i)
             holes.append(hole)
             for method in methods:
-                if method == "paper" and i >= paper_n:
+                if method == NO_BLEND or (method == "paper" and i >= paper_n):
                     continue
                 t = time.perf_counter()
                 if method in ("project", "paper"):
-                    s = Settings.paper(seed=i) if method == "paper" else Settings(**{**settings.__dict__, "seed": i})
-                    filled = np.asarray(complete(model, Image.fromarray(arr), hole, s).image)
+                    s = replace(paper if method == "paper" else settings, seed=i)
+                    done = complete(model, Image.fromarray(arr), hole, s)
+                    filled = np.asarray(done.image)
                 else:
                     filled = classical_fill(arr, hole, method)
                 seconds = time.perf_counter() - t
-                outputs[method].append(filled)
-                rows.append({"mask": mask_name, "method": method, "index": i, "seconds": seconds,
-                             "psnr_hole": psnr(arr, filled, hole), "psnr": psnr(arr, filled),
-                             "ssim_hole": ssim(arr, filled, hole), "ssim": ssim(arr, filled)})
+                found = [(method, filled)]
+                if method == "project" and NO_BLEND in methods:  # the same search: its seconds are the project's
+                    found.append((NO_BLEND, unblended(done, arr, hole)))
+                for name, result in found:
+                    outputs[name].append(result)
+                    rows.append({"mask": mask_name, "method": name, "index": i, "seconds": seconds,
+                                 "psnr_hole": psnr(arr, result, hole), "psnr": psnr(arr, result),
+                                 "ssim_hole": ssim(arr, result, hole), "ssim": ssim(arr, result)})
                 bar.update()
         if classifier is not None and labels is not None:
             for method in methods:
@@ -114,8 +144,8 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, fig
                                     {m: outputs[m][:figure_rows] for m in methods})
     bar.close()
     summary = summarize(rows, masks, methods, clean)
-    summary["settings"] = {"project": settings.__dict__, "paper": Settings.paper().__dict__}
-    summary["n"], summary["paper_n"], summary["dataset"] = n, min(n, paper_n), dataset
+    summary["settings"] = {"project": settings.__dict__, "paper": paper.__dict__}
+    summary["n"], summary["paper_n"], summary["dataset"], summary["split"] = n, min(n, paper_n), dataset, split
     if out is not None:
         write_report(out, summary, rows, figures)
     return summary
@@ -148,6 +178,9 @@ def summarize(rows, masks, methods, clean) -> dict:
     comparison = paired(rows)
     if comparison is not None:
         result["paper_comparison"] = comparison
+    blend_effect = paired(rows, "project", NO_BLEND)
+    if blend_effect is not None:
+        result["blend_effect"] = blend_effect
     sem = [m for m in SEMANTIC_MASKS if m in table]
     if clean is not None and sem:
         result["semantic_average"] = {
@@ -209,16 +242,17 @@ def write_report(out: Path, summary: dict, rows: list, figures: dict) -> None:
 
 def markdown(summary: dict) -> str:
     has_sem = summary.get("clean_accuracy") is not None
+    lines = [f"On the {summary['split']} split of {summary.get('dataset', '?')}.", ""] if "split" in summary else []
     head = "| mask | method | PSNR hole (dB) | PSNR (dB) | SSIM hole | SSIM |" + (" semantic acc. |" if has_sem else "") \
         + " s / image | n |"
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    lines += [head, "|" + "---|" * (head.count("|") - 1)]
     for mask_name, methods in summary["table"].items():
         for method, e in methods.items():
             sem = f" {e['semantic']:.2f} |" if has_sem and "semantic" in e else (" |" if has_sem else "")
             lines.append(f"| {mask_name} | {method} | {e['psnr_hole']:.2f} | {e['psnr']:.2f} | {e['ssim_hole']:.3f} | "
                          f"{e['ssim']:.3f} |{sem} {e['seconds']:.2f} | {e['n']} |")
     if has_sem:
-        lines += ["", f"Classifier accuracy on the clean held-out images: {summary['clean_accuracy']:.3f}."]
+        lines += ["", f"Classifier accuracy on the clean images: {summary['clean_accuracy']:.3f}."]
         if "semantic_average" in summary:
             avg = ", ".join(f"{k} {v:.3f}" for k, v in summary["semantic_average"].items())
             lines.append(f"Semantic accuracy averaged over {', '.join(summary['semantic_masks'])} masks: {avg}.")
@@ -228,19 +262,26 @@ def markdown(summary: dict) -> str:
         per = ", ".join(f"{k} {v:+.2f}" for k, v in c["per_mask"].items())
         lines += ["", f"{c['method']} vs {c['reference']} on the same {c['n']} image-mask pairs: hole PSNR "
                       f"{c['psnr_hole_difference']:+.2f} dB{se} (per mask: {per}), {c['times_faster']:.0f}× less time."]
+    if "blend_effect" in summary:
+        c = summary["blend_effect"]
+        se = f" ± {c['standard_error']:.2f}" if c["standard_error"] is not None else ""
+        per = ", ".join(f"{k} {v:+.2f}" for k, v in c["per_mask"].items())
+        lines += ["", f"The blend alone ({c['method']} vs {c['reference']}, the same search) on {c['n']} image-mask "
+                      f"pairs: hole PSNR {c['psnr_hole_difference']:+.2f} dB{se} (per mask: {per})."]
     if "samples" in summary:
         s = summary["samples"]
+        split = s.get("split", "held-out")
         lines += ["", f"Fréchet distance ({s['features']}) between {s['n']} samples and {s['reference']} "
-                      f"held-out images: {s['frechet']:.3f} (held-out train images vs held-out: {s['frechet_train']:.3f})."]
+                      f"{split} images: {s['frechet']:.3f} ({s['n']} train images vs {split}: {s['frechet_train']:.3f})."]
         if s.get("histogram"):
             lines.append("Samples per class: " + ", ".join(f"{k} {v}" for k, v in s["histogram"].items()) + ".")
     return "\n".join(lines)
 
 
 @torch.no_grad()
-def sample_quality(model, n: int) -> dict | None:
-    """Fréchet distance of n samples to the held-out set in the classifier's features, plus
-    the same distance for n training images (the floor a perfect model would reach)."""
+def sample_quality(model, n: int, split: str = "test") -> dict | None:
+    """Fréchet distance of n samples to a split ("val" or "test") in the classifier's features,
+    plus the same distance for n training images (the floor a perfect model would reach)."""
     from train.classifier import SmallCNN, labelled, predict
 
     dataset = model.config["dataset"]
@@ -248,14 +289,14 @@ def sample_quality(model, n: int) -> dict | None:
     if not folder.exists():
         return None
     clf = SmallCNN.load(folder)
-    test_images, _, classes = labelled(dataset, "test")
+    split_images, _, classes = labelled(dataset, split)
     train_images, _, _ = labelled(dataset, "train")
     samples = torch.cat([model.generate(min(500, n - i), seed=i) for i in range(0, n, 500)])
     fs, preds = predict(clf, samples)
-    ft, _ = predict(clf, test_images)
+    ft, _ = predict(clf, split_images)
     pick = torch.randperm(len(train_images), generator=torch.Generator().manual_seed(0))[:n]
     fr, _ = predict(clf, train_images[pick])
-    result = {"n": n, "reference": len(test_images), "features": f"{clf.info['dataset']} classifier, "
+    result = {"n": n, "reference": len(split_images), "split": split, "features": f"{clf.info['dataset']} classifier, "
               f"{fs.shape[1]}-d penultimate layer", "frechet": frechet_distance(fs.numpy(), ft.numpy()),
               "frechet_train": frechet_distance(fr.numpy(), ft.numpy())}
     if dataset == "fashion-mnist":
@@ -264,11 +305,11 @@ def sample_quality(model, n: int) -> dict | None:
     return result
 
 
-def completions_grid(model, n: int = 8, masks=("center", "left", "strokes")) -> Image.Image:
-    """Held-out images, masked, completed at the default settings: for the model card."""
+def completions_grid(model, n: int = 8, masks=("center", "left", "strokes"), split: str = "test") -> Image.Image:
+    """Images of a split, masked, completed at the default settings: for the model card."""
     from .imageio import grid, to_tensor
 
-    images, _, _ = heldout(model.config["dataset"])
+    images, _, _ = heldout(model.config["dataset"], split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(1))[:n]
     rows = [[], [], []]
     for i, idx in enumerate(pick):
@@ -287,7 +328,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m inpaint.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True)
-    p.add_argument("--n", type=int, default=50, help="held-out images per mask type")
+    p.add_argument("--n", type=int, default=50, help="images of the split per mask type")
+    p.add_argument("--split", choices=SPLITS, default="test",
+                   help="val for choices (settings, exports); test (default) for the reported tables")
     p.add_argument("--paper-n", type=int, default=10,
                    help="images per mask for the paper's settings (about a minute each on 2 CPU cores)")
     p.add_argument("--masks", default="center,left,top,random,strokes")
@@ -311,17 +354,17 @@ def main(argv=None) -> int:
         return 2
     out = Path(args.out)
     masks, methods = args.masks.split(","), tuple(args.methods.split(","))
-    summary = evaluate(model, args.n, masks, args.paper_n, methods, out=out)
+    summary = evaluate(model, args.n, masks, args.paper_n, methods, out=out, split=args.split)
     summary["command"] = command
     if args.samples:
-        summary["samples"] = sample_quality(model, args.samples)
+        summary["samples"] = sample_quality(model, args.samples, args.split)
         write_report(out, summary, json.loads((out / "results.json").read_text())["rows"], {})
     text = markdown(summary)
     print(text)
     if args.update_card and Path(args.model).is_dir():
         from train.export import update_card
 
-        completions_grid(model).save(Path(args.model) / "completions.png")
+        completions_grid(model, split=args.split).save(Path(args.model) / "completions.png")
         update_card(Path(args.model), evaluation=f"From `{command}`:\n\n{text}")
     return 0
 

@@ -69,6 +69,9 @@ def test_classical_fills_touch_only_the_hole():
 @pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
                     reason="Debian's dataset-fashion-mnist is not installed")
 def test_tiny_end_to_end_evaluation(tmp_path, monkeypatch):
+    """The real `Settings.paper()`, made cheap by evaluate's own overrides, under the project's blend."""
+    from dataclasses import asdict
+
     from inpaint.models import DCGAN, weights_init
     from train.classifier import labelled, train_classifier
 
@@ -79,22 +82,53 @@ def test_tiny_end_to_end_evaluation(tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = DCGAN(resolution=32, channels=1, z_dim=8, ngf=4, ndf=4, dataset="fashion-mnist").apply(weights_init)
     model.eval().requires_grad_(False)
-    monkeypatch.setattr(ev.Settings, "paper", classmethod(lambda cls, **kw: cls(
-        **{"iterations": 20, "restarts": 4, "init_pool": 1, "blend": "none", "patience": 0, **kw})))
     out = tmp_path / "report"
-    summary = ev.evaluate(model, n=3, masks=["center", "left"], paper_n=1, out=out,
-                          settings=ev.Settings(iterations=10, restarts=2))
+    project = ev.Settings(iterations=10, restarts=2)
+    summary = ev.evaluate(model, n=3, masks=["center", "left"], paper_n=1, out=out, settings=project, split="val",
+                          paper_overrides={"iterations": 20, "restarts": 4})
+    assert summary["split"] == "val" and summary["settings"]["project"] == asdict(project)
+    paper = asdict(ev.Settings.paper(iterations=20, restarts=4))
+    assert summary["settings"]["paper"] == {**paper, "blend": "poisson"}  # the paper's search, the project's blend
     table = summary["table"]
     assert set(table) == {"center", "left"}
-    assert set(table["center"]) == set(ev.METHODS) | {"project, paper's images"}
+    assert set(table["center"]) == set(ev.METHODS) | {"project, paper's images", ev.NO_BLEND}
     assert table["center"]["paper"]["n"] == 1 and table["center"]["telea"]["n"] == 3
-    assert table["center"]["project, paper's images"]["n"] == 1
+    assert table["center"]["project, paper's images"]["n"] == 1 and table["center"][ev.NO_BLEND]["n"] == 3
     assert 0 <= summary["clean_accuracy"] <= 1 and "semantic" in table["left"]["project"]
+    assert summary["paper_comparison"]["n"] == 2 and summary["blend_effect"]["n"] == 6
     saved = json.loads((out / "results.json").read_text())
-    assert len(saved["rows"]) == 2 * (3 * 4 + 1)
-    assert (out / "figure-center.png").exists() and "| center | telea |" in (out / "results.md").read_text()
-    quality = ev.sample_quality(model, 100)
+    assert len(saved["rows"]) == 2 * (3 * 5 + 1)
+    rows = {(r["mask"], r["method"], r["index"]): r for r in saved["rows"]}
+    # the unblended row is the project's own search, timed once
+    assert all(rows[m, ev.NO_BLEND, i]["seconds"] == rows[m, "project", i]["seconds"] for m in table for i in range(3))
+    md = (out / "results.md").read_text()
+    assert md.startswith("On the val split of fashion-mnist.") and "| center | telea |" in md
+    assert "The blend alone (project vs project, no blend, the same search) on 6 image-mask pairs" in md
+    assert (out / "figure-center.png").exists()
+    quality = ev.sample_quality(model, 100, split="val")
+    assert quality["split"] == "val" and quality["reference"] == 5000
     assert quality["frechet"] > quality["frechet_train"] >= 0 and sum(quality["histogram"].values()) == 100
+    with pytest.raises(ValueError, match="split"):
+        ev.evaluate(model, n=1, masks=["center"], paper_n=0, split="train")
+
+
+@pytest.mark.parametrize("name", ["tiny-grey", "tiny-rgb"])
+def test_unblended_is_the_none_blend_of_the_same_search(tiny_checkpoints, name):
+    from PIL import Image
+
+    from inpaint import complete, load_model, preset
+
+    model = load_model(tiny_checkpoints[name])
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (16, 16, 3) if name == "tiny-rgb" else (16, 16), dtype=np.uint8)
+    hole = preset("center", (16, 16))
+    settings = ev.Settings(iterations=5, restarts=4)
+    poisson = complete(model, Image.fromarray(arr), hole, settings)
+    none = complete(model, Image.fromarray(arr), hole, settings, blend="none")
+    got = ev.unblended(poisson, arr, hole)
+    assert got.shape == arr.shape and (got[~hole] == arr[~hole]).all()
+    assert np.array_equal(got, np.asarray(none.image))
+    assert not np.array_equal(got, np.asarray(poisson.image))
 
 
 def test_paired_comparison_by_hand():

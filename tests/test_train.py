@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from PIL import Image
 import inpaint
 from train import data
 from train.__main__ import main
+from train.loop import run_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 HAS_FASHION = (data.FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists()
@@ -47,7 +49,7 @@ def test_unknown_sources_are_clear_errors(tmp_path):
         data.load_images(f"folder:{tmp_path}")
 
 
-def test_smoke_run_writes_a_loadable_checkpoint_and_resumes(image_folder, tmp_path):
+def test_smoke_run_writes_a_loadable_checkpoint(image_folder, tmp_path):
     out = tmp_path / "ckpt"
     args = ["--dataset", f"folder:{image_folder}", "--out", str(out), "--resolution", "16", "--ngf", "4",
             "--ndf", "4", "--z-dim", "8", "--batch-size", "8", "--steps", "6", "--checkpoint-every", "4"]
@@ -57,15 +59,56 @@ def test_smoke_run_writes_a_loadable_checkpoint_and_resumes(image_folder, tmp_pa
     assert json.loads((out / "config.json").read_text())["resolution"] == 16
     card = (out / "README.md").read_text()
     assert "python -m train --dataset folder:" in card and "steps: 6" in card
-    assert (out / "training" / "state.pt").exists()
-    log = [json.loads(line) for line in (out / "training" / "log.jsonl").read_text().splitlines()]
+    run = run_dir(out)  # the training state stays out of the shipped folder, under the cache here
+    assert not (out / "training").exists() and run.parent == Path(os.environ["GAN_INPAINT_CACHE"]) / "runs"
+    assert (run / "state.pt").exists() and (run / "samples_000004.png").exists()
+    assert run_dir(tmp_path / "elsewhere" / "ckpt") != run  # same name, another folder: another run
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in log)
 
     model = inpaint.load_model(out)
     assert model.generate(2).shape == (2, 3, 16, 16)
+    assert main(args[:2] + ["--out", str(tmp_path / "never-trained"), "--resume"]) == 2  # nothing to resume
 
-    assert main(args[:-4] + ["--steps", "10", "--resume"]) == 0
-    assert torch.load(out / "training" / "state.pt")["step"] == 10
+
+def test_resume_continues_exactly_as_an_uninterrupted_run(image_folder, tmp_path):
+    """5 steps, stop, resume to 10 == 10 steps in one go: weights, BatchNorm buffers and both
+    optimizers' state, bit for bit (40 images, batch 8: the resume falls inside the 2nd epoch)."""
+    def run(out, *extra):
+        assert main(["--dataset", f"folder:{image_folder}", "--out", str(out), "--resolution", "8", "--ngf", "4",
+                     "--ndf", "4", "--z-dim", "4", "--batch-size", "8", "--threads", "1", *extra]) == 0
+        return torch.load(run_dir(out) / "state.pt")
+
+    whole = run(tmp_path / "whole", "--steps", "10")
+    first = run(tmp_path / "split", "--steps", "5")
+    resumed = run(tmp_path / "split", "--steps", "10", "--resume")
+    assert first["step"] == 5 and resumed["step"] == whole["step"] == 10
+    assert not torch.equal(first["model"]["G.net.0.weight"], resumed["model"]["G.net.0.weight"])
+
+    def flat(state, prefix=""):  # nested dicts / lists of tensors and numbers -> {path: value}
+        if isinstance(state, dict):
+            return {k: v for key, sub in state.items() for k, v in flat(sub, f"{prefix}/{key}").items()}
+        if isinstance(state, (list, tuple)):
+            return {k: v for i, sub in enumerate(state) for k, v in flat(sub, f"{prefix}/{i}").items()}
+        return {prefix: state}
+
+    for part in ("model", "opt_g", "opt_d"):
+        a, b = flat(whole[part]), flat(resumed[part])
+        assert a.keys() == b.keys()
+        for key in a:
+            same = torch.equal(a[key], b[key]) if isinstance(a[key], torch.Tensor) else a[key] == b[key]
+            assert same, f"{part}{key} differs after a resume"
+
+
+def test_random_indices_resume_and_split_between_ranks():
+    whole = [next(it) for it in [data.random_indices(20, 3, seed=5)] for _ in range(14)]
+    resumed = data.random_indices(20, 3, seed=5, start=9)
+    assert [next(resumed) for _ in range(5)] == whole[9:]
+    ranks = [data.random_indices(20, 3, seed=5, rank=r, world=3) for r in range(3)]
+    epoch = [i for _ in range(20 // 9) for it in ranks for i in next(it)]
+    assert len(epoch) == len(set(epoch)) == 18  # one epoch: no image twice, across the ranks
+    with pytest.raises(data.DataError, match="fewer than one batch"):
+        next(data.random_indices(8, 3, seed=0, world=3))
 
 
 def test_training_is_deterministic_for_a_seed(image_folder, tmp_path):
@@ -79,11 +122,17 @@ def test_training_is_deterministic_for_a_seed(image_folder, tmp_path):
 
 
 @pytest.mark.skipif(not HAS_FASHION, reason="Debian's dataset-fashion-mnist is not installed")
-def test_fashion_mnist_source():
-    images, labels = data.fashion_mnist("test")
-    assert images.shape == (10_000, 1, 32, 32) and labels.shape == (10_000,)
-    assert set(labels.tolist()) == set(range(10))
-    assert images[:, :, :2].max() == 0  # the 2-pixel padding around the 28x28 photo
+def test_fashion_mnist_source_and_splits():
+    train, _ = data.fashion_mnist("train")
+    val, val_labels = data.fashion_mnist("val")
+    test, test_labels = data.fashion_mnist("test")
+    assert len(train) == 60_000 and test.shape == (5000, 1, 32, 32) and test_labels.shape == (5000,)
+    t10k = torch.from_numpy(data._read_idx(data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").copy())
+    assert torch.equal(val[:, 0, 2:30, 2:30], t10k[:5000]) and torch.equal(test[:, 0, 2:30, 2:30], t10k[5000:])
+    assert set(val_labels.tolist()) == set(test_labels.tolist()) == set(range(10))
+    assert test[:, :, :2].max() == 0  # the 2-pixel padding around the 28x28 photo
+    with pytest.raises(data.DataError, match="unknown split"):
+        data.fashion_mnist("valid")
 
 
 @pytest.mark.skipif(not HAS_FASHION, reason="Debian's dataset-fashion-mnist is not installed")
@@ -98,12 +147,59 @@ def test_cli_on_fashion_mnist_subset(tmp_path, monkeypatch):
     assert inpaint.load_model(out).config["dataset"] == "fashion-mnist"
 
 
-def test_emoji_holdout_is_fixed_and_about_ten_percent():
+def test_base_emoji_by_hand():
+    cases = {
+        "1F385-1F3FD": "1F9D1-200D-1F384", "1F936": "1F9D1-200D-1F384",  # Santa, Mrs. Claus: Mx Claus
+        "1F467-1F3FB": "1F9D2", "1F466": "1F9D2",                       # girl, boy: child
+        "1F469-1F3FB-200D-1F692": "1F9D1-200D-1F692",                   # woman firefighter
+        "1F468-200D-1F9B0": "1F9D1", "1F471-1F3FF-200D-2640-FE0F": "1F9D1",  # red-haired man, blond woman
+        "1F3C3-1F3FB-200D-2640-FE0F-200D-27A1-FE0F": "1F3C3",           # woman running facing right
+        "1F469-200D-1F467-200D-1F466": "1F46A", "1F46A": "1F46A",       # families
+        "1F46B-1F3FB": "1F9D1-200D-1F91D-200D-1F9D1",                   # woman and man holding hands
+        "1F469-1F3FC-200D-1F91D-200D-1F468-1F3FF": "1F9D1-200D-1F91D-200D-1F9D1",
+        "1FAF1-1F3FB-200D-1FAF2-1F3FC": "1F91D",                        # a handshake of two skin tones
+        "1F62E-200D-1F4A8": "1F62E", "2764-FE0F-200D-1F525": "2764",    # face exhaling, heart on fire
+        "1F600": "1F600", "1F64B-200D-2642-FE0F": "1F64B",
+    }
+    assert {seq: data.base_emoji(seq) for seq in cases} == cases
+
+
+def test_emoji_splits_never_share_a_base_emoji():
+    """Over the real sequence list: variants (skin tone, gender, hair, direction, the person of
+    a profession) are never on two sides of a split boundary; val and test about 10% each."""
     seqs = data.emoji_sequences()
-    held = [s for s in seqs if data.is_held_out(s)]
-    assert 0.07 < len(held) / len(seqs) < 0.13
-    assert held == [s for s in data.emoji_sequences() if data.is_held_out(s)]
     assert "1F600" in seqs  # grinning face: the faces group is there
+    split = {s: data.emoji_split(s) for s in seqs}
+    assert split == {s: data.emoji_split(s) for s in data.emoji_sequences()}  # fixed
+    sides = {}
+    for s in seqs:
+        sides.setdefault(data.base_emoji(s), set()).add(split[s])
+    assert all(len(v) == 1 for v in sides.values())
+    # the same, checked without base_emoji: strip a variant by hand, the split must not change
+    tones = re.compile(r"-1F3F[B-F]")
+    genders = re.compile(r"-200D-(2640|2642|27A1)(-FE0F)?")
+    for s in seqs:
+        for variant in (tones.sub("", s), genders.sub("", s), re.sub(r"^(1F468|1F469)", "1F9D1", s)):
+            if variant in split:
+                assert split[variant] == split[s], (s, variant)
+    for base in ("1F385", "1F467", "1F936", "1F466", "1F468-200D-1F692", "1F469-200D-1F692", "1F9D1-200D-1F692"):
+        assert len({split[s] for s in seqs if s.startswith(base)}) == 1, base
+    assert split["1F385"] == split["1F936"] and split["1F467"] == split["1F466"]
+    fractions = {name: sum(v == name for v in split.values()) / len(seqs) for name in data.SPLITS}
+    assert 0.07 < fractions["val"] < 0.13 and 0.07 < fractions["test"] < 0.13
+
+
+def test_emoji_images_split_by_base_emoji_in_every_set():
+    bases, counts = {}, {}
+    for split in data.SPLITS:
+        _, names = data.emoji(split)
+        bases[split] = {data.base_emoji(n.split(":", 1)[1]) for n in names}
+        counts[split] = {style: sum(n.startswith(style + ":") for n in names) for style in data.EMOJI_SETS}
+        assert counts[split]["twemoji"] > 0 and counts[split]["openmoji"] > 0
+    assert not bases["train"] & bases["val"] and not bases["train"] & bases["test"] and not bases["val"] & bases["test"]
+    for style in data.EMOJI_SETS:
+        total = sum(counts[split][style] for split in data.SPLITS)
+        assert counts["test"][style] <= 0.15 * total and counts["val"][style] <= 0.15 * total
 
 
 def test_emoji_renderers_give_white_backed_rgb():
@@ -121,20 +217,27 @@ def test_emoji_renderers_give_white_backed_rgb():
             assert arr.std() > 20           # and a glyph on it
 
 
-def test_torchrun_two_cpu_processes_gloo(image_folder, tmp_path):
+def test_torchrun_two_cpu_processes_gloo(tmp_path):
+    """Two gloo ranks (tests/ddp_worker.py): the same parameters after the steps, different images."""
     import socket
 
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     with socket.socket() as s:  # a free port for the rendezvous
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", port,
-         "-m", "train", "--dataset", f"folder:{image_folder}", "--out", str(out), "--resolution", "8",
-         "--ngf", "4", "--ndf", "4", "--z-dim", "4", "--batch-size", "4", "--steps", "3", "--threads", "1"],
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+         "--master-port", port, str(ROOT / "tests" / "ddp_worker.py"), str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     card = json.loads((out / "card.json").read_text())
     assert card["world_size"] == 2 and card["batch_size"] == 8 and card["steps"] == 3
     inpaint.load_model(out)
+    ranks = [torch.load(out / f"rank{r}.pt") for r in range(2)]
+    start = ranks[0]["initial"]
+    for name, p in ranks[0]["params"].items():
+        assert torch.equal(p, ranks[1]["params"][name]), name
+    assert any(not torch.equal(p, start[name]) for name, p in ranks[0]["params"].items())  # it did train
+    seen = [set(r["seen"]) for r in ranks]
+    assert len(seen[0]) == len(seen[1]) == 12 and not seen[0] & seen[1]  # 3 steps x 4 images each, disjoint

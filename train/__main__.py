@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from . import export
 from .data import DataError, EMOJI_LICENCES, load_images
-from .loop import TrainConfig, train
+from .loop import TrainConfig, run_dir, train
 
 DEFAULTS = {  # resolution, channels for the named data sets
     "fashion-mnist": (32, 1),
@@ -23,7 +24,9 @@ DEFAULTS = {  # resolution, channels for the named data sets
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train", description="Train a DCGAN for GAN-prior inpainting.")
     p.add_argument("--dataset", required=True, help="fashion-mnist | emoji | folder:PATH | celeba")
-    p.add_argument("--out", required=True, help="checkpoint folder to write (training state goes in OUT/training/)")
+    p.add_argument("--out", required=True, help="checkpoint folder to write (what is shipped)")
+    p.add_argument("--run", help="folder for the resumable state, log and sample grids "
+                   "(default: $GAN_INPAINT_RUNS or ~/.cache/gan-inpaint/runs, then OUT's name and a hash of its path)")
     p.add_argument("--resolution", type=int, help="image size (power of two; default 32 for fashion-mnist, else 64)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 = greyscale, 3 = RGB")
     p.add_argument("--z-dim", type=int, default=100)
@@ -43,13 +46,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="auto: bf16 on CUDA and on CPUs with bf16 hardware, else fp32")
     p.add_argument("--threads", type=int, help="CPU threads (default: the cores this process may use)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/training/state.pt")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's state.pt")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the finished checkpoint to the Hub")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    run = Path(args.run) if args.run else run_dir(args.out)
+    if args.resume and not (run / "state.pt").exists():
+        older = Path(args.out) / "training"  # where runs kept their state before
+        hint = f"; an older run's state is in {older}: pass --run {older}" if (older / "state.pt").exists() else ""
+        print(f"error: no training state to resume in {run}{hint}", file=sys.stderr)
+        return 2
     resolution, channels = DEFAULTS.get(args.dataset, (64, 3))
     resolution, channels = args.resolution or resolution, args.channels or channels
     try:
@@ -72,13 +81,13 @@ def main(argv=None) -> int:
         ngf=args.ngf, ndf=args.ndf, prior=args.prior, batch_size=args.batch_size, lr=args.lr,
         steps=args.steps, max_minutes=args.max_minutes, seed=args.seed, flip=not args.no_flip,
         checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, device=args.device,
-        precision=args.precision, threads=args.threads,
+        precision=args.precision, threads=args.threads, run=str(run),
         command="python -m train " + shlex.join(sys.argv[1:] if argv is None else argv), extra=extra,
     )
     out = train(cfg, images, resume=args.resume)
     if args.push_to_hub:
         print(export.push_to_hub(out, args.push_to_hub))
-    print(f"checkpoint written to {out}")
+    print(f"checkpoint written to {out}; training state in {run} (continue with --resume)")
     return 0
 
 

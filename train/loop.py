@@ -1,12 +1,15 @@
 """The DCGAN training loop (Radford et al. recipe), single process or under torchrun.
 
-Each rank draws its own shuffled batches (seed + rank); gradients are averaged by DDP.
-Everything needed to resume lives in OUT/training/state.pt; OUT itself is always a
-loadable checkpoint folder (config.json, model.safetensors, README.md, samples.png).
+Each rank takes its own part of every step's shuffled images; gradients are averaged by DDP.
+The data order and the noise of a step depend on (seed, rank, step) alone, so a run
+resumed from its state.pt continues exactly as if it had not stopped. OUT itself is always a
+loadable checkpoint folder (config.json, model.safetensors, README.md, samples.png); the
+resumable state, the log and the sample grids go to a run folder outside it (`run_dir`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -23,7 +26,7 @@ from inpaint.imageio import grid
 from inpaint.models import DCGAN, weights_init
 
 from . import export
-from .data import random_indices
+from .data import cache_dir, random_indices
 
 
 @dataclass
@@ -50,6 +53,20 @@ class TrainConfig:
     threads: int | None = None
     command: str = ""
     extra: dict = field(default_factory=dict)
+    run: str | None = None  # state.pt, log.jsonl, samples_*.png (default: run_dir(out))
+
+
+def run_dir(out: str | Path) -> Path:
+    """The default folder for a checkpoint's training state, outside the checkpoint (which is
+    shipped): $GAN_INPAINT_RUNS (default ~/.cache/gan-inpaint/runs)/NAME-HASH of OUT's path."""
+    path = Path(out).resolve()
+    runs = Path(os.environ.get("GAN_INPAINT_RUNS", cache_dir() / "runs"))
+    return runs / f"{path.name}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """A seed for one rank's step, unrelated to its neighbours' (seed + rank + step would repeat)."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{rank}:{step}".encode()).digest()[:7], "big")
 
 
 def _dist_info() -> tuple[int, int]:
@@ -71,7 +88,8 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         torch.set_num_threads(cfg.threads or default_threads())
     precision = resolve_precision(cfg.precision, device)
     out = Path(cfg.out)
-    state_path = out / "training" / "state.pt"
+    run = Path(cfg.run) if cfg.run else run_dir(out)
+    state_path = run / "state.pt"
 
     torch.manual_seed(cfg.seed)
     model = DCGAN(resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim, ngf=cfg.ngf,
@@ -97,11 +115,11 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         D = torch.nn.parallel.DistributedDataParallel(D, forward_sync_buffers=False)
 
     fixed_z = model.sample_z(64, torch.Generator().manual_seed(1234), device)
-    batches = random_indices(len(images), cfg.batch_size, cfg.seed * 1000 + rank + step)
-    noise = torch.Generator().manual_seed(cfg.seed * 7919 + rank + step)
+    batches = random_indices(len(images), cfg.batch_size, cfg.seed, start=step, rank=rank, world=world)
+    noise = torch.Generator()
     ones = torch.ones(cfg.batch_size, device=device)
     zeros = torch.zeros(cfg.batch_size, device=device)
-    log = (out / "training" / "log.jsonl")
+    log = run / "log.jsonl"
     if rank == 0:
         log.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes else None
@@ -120,7 +138,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         with torch.no_grad():
             samples = model.G(fixed_z).float()
         model.train()
-        grid(samples, 8).save(out / "training" / f"samples_{step:06d}.png")
+        grid(samples, 8).save(run / f"samples_{step:06d}.png")
         export.export(model, out, samples=samples, info={
             "commands": commands, "steps": step, "seconds": total, "batch_size": cfg.batch_size * world,
             "world_size": world, "device": export.hardware(device), "precision": precision,
@@ -130,6 +148,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
     while step < cfg.steps:
         t0 = time.perf_counter()
         idx = next(batches)
+        noise.manual_seed(step_seed(cfg.seed, rank, step))  # flips and z of this step, this rank
         real = images[idx].to(device, non_blocking=True).float().div_(127.5).sub_(1)
         if cfg.flip:
             flip = torch.rand(len(idx), generator=noise) < 0.5
