@@ -38,7 +38,7 @@ class Settings:
     iterations: int = 40        # Adam steps at most (early stopping may end sooner)
     restarts: int = 32          # K starts, optimized as one batch
     init_pool: int = 16         # draw K * init_pool z's, start from the K whose G(z) best fits (1: plain)
-    lam: float = 0.003          # weight of the perceptual (adversarial) loss
+    lam: float = 0.0            # weight of the perceptual loss -log D(G(z)); 0 skips D (see README: λ sweep)
     lr: float = 0.1             # Adam step size on z
     window: int = 7             # importance-weight window (pixels at model resolution)
     weighted: bool = True       # Yeh et al.'s importance weights (False: plain masked L1)
@@ -220,8 +220,10 @@ def _optimize(model, y, weights, s: Settings, precision, on_progress, progress_e
     for it in range(1, s.iterations + 1):
         with autocast(device, precision):
             generated = model.G(z)
-            logits = model.D(generated)
-        loss = contextual_loss(generated.float(), y, weights) + s.lam * perceptual_loss(logits.float())
+            logits = model.D(generated) if s.lam else None  # lam 0: D's forward and backward are skipped
+        loss = contextual_loss(generated.float(), y, weights)
+        if logits is not None:
+            loss = loss + s.lam * perceptual_loss(logits.float())
         with torch.no_grad():  # the loss belongs to the z before this step
             better = loss < best_loss
             best_loss = torch.where(better, loss, best_loss)

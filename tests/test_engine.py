@@ -453,3 +453,15 @@ def test_exif_orientation_is_respected(tmp_path):
 def test_a_mask_that_is_not_an_image_is_a_clear_error(rgb, mask):
     with pytest.raises(InpaintError, match="mask must be"):
         complete(rgb, photo(12, 10), mask, FAST)
+
+
+def test_lam_zero_skips_the_discriminator_and_lam_above_zero_uses_it(monkeypatch):
+    calls = []
+    forward = Discriminator.forward
+    monkeypatch.setattr(Discriminator, "forward", lambda self, x: calls.append(len(x)) or forward(self, x))
+    model, img = _contrasty_prior(), photo(16, 16, "L")
+    hole = preset("center", img.size)
+    without = complete(model, img, hole, FAST, lam=0)
+    assert calls == []
+    with_d = complete(model, img, hole, FAST, lam=30)
+    assert calls and with_d.raw.tobytes() != without.raw.tobytes()
