@@ -53,10 +53,10 @@ class Settings:
 
     @classmethod
     def paper(cls, **overrides) -> "Settings":
-        """Yeh et al.'s settings: 1000 iterations, 64 restarts, lam 0.003, W, no early stop,
-        no blending, fp32."""
+        """Yeh et al.'s algorithm: 1000 iterations, 64 restarts, lam 0.003, W, no early stop,
+        fp32, and Poisson blending of the final fill (as the paper blends its results)."""
         base = dict(iterations=1000, restarts=64, init_pool=1, lam=0.003, lr=0.01, weighted=True, context_floor=0.0,
-                    patience=0, blend="none", precision="fp32")
+                    patience=0, blend="poisson", precision="fp32")
         base.update(overrides)
         return cls(**base)
 

@@ -428,7 +428,7 @@ def test_bad_settings_are_clear_errors(rgb, field, value):
 
 def test_paper_settings():
     s = Settings.paper()
-    assert (s.iterations, s.restarts, s.blend, s.precision, s.init_pool, s.patience) == (1000, 64, "none", "fp32", 1, 0)
+    assert (s.iterations, s.restarts, s.blend, s.precision, s.init_pool, s.patience) == (1000, 64, "poisson", "fp32", 1, 0)
 
 
 @pytest.mark.parametrize("content,message", [(b"", "not a readable image"), (b"hello", "not a readable image")])
