@@ -175,3 +175,24 @@ def test_benchmark_runs_and_prints_a_table(tiny_checkpoints, tmp_path, capsys):
     paper = next(r for r in rows if r["case"] == "paper")
     assert paper["seconds_per_completion"] == pytest.approx(1000 * paper["seconds_per_iteration"])
     assert all(r["peak_rss_mib"] > 0 and r["first_call_2_iterations"] > 0 for r in rows)
+
+
+@pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_a_sweep_pairs_every_value_on_the_same_validation_images(tmp_path, monkeypatch):
+    from inpaint import sweep as sw
+    from inpaint.models import DCGAN, weights_init
+
+    monkeypatch.setattr(ev, "CLASSIFIERS", tmp_path / "none")  # no classifier: PSNR and D only
+    torch.manual_seed(0)
+    model = DCGAN(resolution=32, channels=1, z_dim=8, ngf=4, ndf=4, dataset="fashion-mnist").apply(weights_init)
+    model.eval().requires_grad_(False)
+    base = ev.Settings(iterations=4, restarts=2, init_pool=1)
+    rows = sw.sweep(model, "lam", [0.0, 5.0], n=2, masks=["center"], settings=base, offset=3)
+    assert [(r["value"], r["index"]) for r in rows] == [(0.0, 0), (0.0, 1), (5.0, 0), (5.0, 1)]
+    assert rows[0]["image"] == rows[2]["image"] and rows[1]["image"] == rows[3]["image"]  # the same images
+    val, _, _ = ev.heldout("fashion-mnist", "val")
+    order = torch.randperm(len(val), generator=torch.Generator().manual_seed(0))
+    assert [r["image"] for r in rows[:2]] == order[3:5].tolist()  # --offset skips into the fixed order
+    text = sw.report(rows, "lam")
+    assert "| 5 |" in text and "lam 5 vs 0, paired over 2 image-mask pairs: psnr_hole" in text
