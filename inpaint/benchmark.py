@@ -77,36 +77,32 @@ def _case(model_path: str, case: str, repeats: int, paper_iterations: int, loop_
                "precision": res.precision, "device": res.device, "peak_rss_mib": rss, "first_call_2_iterations": cold})
 
 
-def training_step(model_path: str, steps: int = 3) -> dict:
-    """Images per second of the training loop's step at the checkpoint's size (fp32 and bf16)."""
+def training_step(model_path: str, steps: int = 3, **recipe) -> dict:
+    """Images per second of the training loop's own step (`train.loop.train_step`) at the
+    checkpoint's size, batch 64, fp32 and bf16. `recipe`: TrainConfig fields (ema, augment, ...)."""
     import torch
-    import torch.nn.functional as F
 
-    from .device import autocast
+    from train.loop import TrainConfig, add_spectral_norm, train_step
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
     from .hub import load_model
     from .models import DCGAN
 
-    ref = load_model(model_path)
+    ref = load_model(model_path, device="cpu")
+    cfg = TrainConfig(dataset=ref.config["dataset"], out="", **recipe)
     out = {}
     for precision in ("fp32", "bf16"):
         m = DCGAN(**ref.config).train()
+        if cfg.spectral_norm:
+            add_spectral_norm(m.D)
+        ema = AveragedModel(m.G, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
         og, od = torch.optim.Adam(m.G.parameters(), 2e-4), torch.optim.Adam(m.D.parameters(), 2e-4)
-        x = torch.randn(64, m.channels, m.resolution, m.resolution)
-        dev = torch.device("cpu")
+        noise = torch.Generator().manual_seed(0)
+        real = torch.rand(64, m.channels, m.resolution, m.resolution, generator=noise) * 2 - 1
         ts = []
         for _ in range(steps + 1):
             t = time.perf_counter()
-            with autocast(dev, precision):
-                fake = m.G(torch.randn(64, m.z_dim))
-                ld = F.softplus(-m.D(x)).mean() + F.softplus(m.D(fake.detach())).mean()
-            od.zero_grad()
-            ld.backward()
-            od.step()
-            with autocast(dev, precision):
-                lg = F.softplus(-m.D(fake)).mean()
-            og.zero_grad()
-            lg.backward()
-            og.step()
+            train_step(m.G, m.D, og, od, real, m.sample_z(64, noise), cfg, precision, noise, ema)
             ts.append(time.perf_counter() - t)
         out[precision] = 64 / statistics.median(ts[1:])
     return out

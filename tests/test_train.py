@@ -71,12 +71,17 @@ def test_smoke_run_writes_a_loadable_checkpoint(image_folder, tmp_path):
     assert main(args[:2] + ["--out", str(tmp_path / "never-trained"), "--resume"]) == 2  # nothing to resume
 
 
-def test_resume_continues_exactly_as_an_uninterrupted_run(image_folder, tmp_path):
-    """5 steps, stop, resume to 10 == 10 steps in one go: weights, BatchNorm buffers and both
-    optimizers' state, bit for bit (40 images, batch 8: the resume falls inside the 2nd epoch)."""
+RECIPE = ["--ema", "0.9", "--augment", "color,translation,cutout", "--r1", "1", "--spectral-norm", "--loss", "hinge"]
+
+
+@pytest.mark.parametrize("recipe", [[], RECIPE], ids=["dcgan", "full-recipe"])
+def test_resume_continues_exactly_as_an_uninterrupted_run(image_folder, tmp_path, recipe):
+    """5 steps, stop, resume to 10 == 10 steps in one go: weights, BatchNorm buffers, the
+    averaged G and both optimizers' state, bit for bit (40 images, batch 8: the resume falls
+    inside the 2nd epoch), with and without the small-data recipe."""
     def run(out, *extra):
         assert main(["--dataset", f"folder:{image_folder}", "--out", str(out), "--resolution", "8", "--ngf", "4",
-                     "--ndf", "4", "--z-dim", "4", "--batch-size", "8", "--threads", "1", *extra]) == 0
+                     "--ndf", "4", "--z-dim", "4", "--batch-size", "8", "--threads", "1", *recipe, *extra]) == 0
         return torch.load(run_dir(out) / "state.pt")
 
     whole = run(tmp_path / "whole", "--steps", "10")
@@ -92,7 +97,7 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(image_folder, tmp_path
             return {k: v for i, sub in enumerate(state) for k, v in flat(sub, f"{prefix}/{i}").items()}
         return {prefix: state}
 
-    for part in ("model", "opt_g", "opt_d"):
+    for part in ("model", "opt_g", "opt_d", "ema"):
         a, b = flat(whole[part]), flat(resumed[part])
         assert a.keys() == b.keys()
         for key in a:
@@ -241,3 +246,51 @@ def test_torchrun_two_cpu_processes_gloo(tmp_path):
     assert any(not torch.equal(p, start[name]) for name, p in ranks[0]["params"].items())  # it did train
     seen = [set(r["seen"]) for r in ranks]
     assert len(seen[0]) == len(seen[1]) == 12 and not seen[0] & seen[1]  # 3 steps x 4 images each, disjoint
+
+
+def test_the_recipe_exports_the_averaged_g_and_a_plain_d(image_folder, tmp_path):
+    import inpaint
+
+    out = tmp_path / "ck"
+    assert main(["--dataset", f"folder:{image_folder}", "--out", str(out), "--resolution", "8", "--ngf", "4",
+                 "--ndf", "4", "--z-dim", "4", "--batch-size", "8", "--threads", "1", "--steps", "6", *RECIPE]) == 0
+    state = torch.load(run_dir(out) / "state.pt")
+    shipped = inpaint.load_model(out, device="cpu")  # the usual layout: no spectral-norm parametrization
+    ema = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
+    for name, value in shipped.G.state_dict().items():
+        assert torch.allclose(value.float(), ema[name].float(), atol=1e-2, rtol=1e-2), name  # fp16 on disk
+    exported, averaged, raw = shipped.G.state_dict()["net.0.weight"], ema["net.0.weight"], state["model"]["G.net.0.weight"]
+    assert (exported - averaged).abs().sum() < 0.2 * (exported - raw).abs().sum()  # the average, not the last G
+    # D's exported weights are the spectral-normed ones: the same scores as the trained D in eval mode
+    from inpaint.models import DCGAN
+    from train.loop import add_spectral_norm
+
+    trained = DCGAN(**shipped.config)
+    add_spectral_norm(trained.D)
+    trained.load_state_dict(state["model"])
+    x = torch.rand(5, 3, 8, 8) * 2 - 1
+    assert torch.allclose(trained.eval().D(x), shipped.D(x), atol=2e-2)
+
+
+def test_diffaugment_is_differentiable_seeded_and_does_what_it_says():
+    from train import augment as aug
+
+    x = torch.rand(4, 3, 16, 16, requires_grad=True)
+    policy = aug.parse("color,translation,cutout")
+    a = aug.augment(x, policy, torch.Generator().manual_seed(3))
+    b = aug.augment(x, policy, torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and torch.equal(a, b)
+    a.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # translation moves a single bright pixel, and what comes in from outside is 0
+    dot = torch.zeros(64, 1, 16, 16)
+    dot[:, :, 8, 8] = 1
+    moved = aug.translation(dot, torch.Generator().manual_seed(0))
+    assert (moved.flatten(1).sum(1) == 1).all() and (moved[:, 0, 8, 8] == 0).any()
+    assert (moved.flatten(1).argmax(1) // 16 - 8).abs().max() <= 2  # at most 1/8 of 16 pixels
+    # cutout blanks one square of half the side: a quarter of the image, give or take the border
+    ones = aug.cutout(torch.ones(64, 1, 16, 16), torch.Generator().manual_seed(0))
+    blanked = (ones == 0).flatten(1).float().mean(1)
+    assert (blanked > 0).all() and (blanked <= 81 / 256).all()
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        aug.parse("color,blur")

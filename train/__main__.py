@@ -7,6 +7,7 @@ batches and DDP averages the gradients; the effective batch is N x --batch-size.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
@@ -46,6 +47,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"),
                    help="auto: bf16 on CUDA and on CPUs with bf16 hardware, else fp32")
     p.add_argument("--threads", type=int, help="CPU threads (default: the cores this process may use)")
+    g = p.add_argument_group("the small-data recipe (all off by default: plain DCGAN)")
+    g.add_argument("--loss", choices=("ns", "hinge"), default="ns", help="ns: DCGAN's non-saturating loss; hinge")
+    g.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="export a moving average of G's weights with this decay, e.g. 0.999 (0: off)")
+    g.add_argument("--augment", default="", metavar="POLICY",
+                   help="DiffAugment of D's inputs, any of color,translation,cutout (comma-separated)")
+    g.add_argument("--r1", type=float, default=0.0, metavar="GAMMA", help="R1 gradient penalty on real images (0: off)")
+    g.add_argument("--spectral-norm", action="store_true", help="spectral normalisation of D's convolutions")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's state.pt")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the finished checkpoint to the Hub")
     return p.parse_args(argv)
@@ -76,13 +85,11 @@ def main(argv=None) -> int:
     extra = {}
     if args.dataset == "emoji":
         extra["attribution"] = "\n".join(f"- {text}" for text in EMOJI_LICENCES.values())
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"resolution", "channels", "run"}
     cfg = TrainConfig(
-        dataset=args.dataset, out=args.out, resolution=resolution, channels=channels, z_dim=args.z_dim,
-        ngf=args.ngf, ndf=args.ndf, prior=args.prior, batch_size=args.batch_size, lr=args.lr,
-        steps=args.steps, max_minutes=args.max_minutes, seed=args.seed, flip=not args.no_flip,
-        checkpoint_every=args.checkpoint_every, sample_every=args.sample_every, device=args.device,
-        precision=args.precision, threads=args.threads, run=str(run),
-        command="python -m train " + shlex.join(sys.argv[1:] if argv is None else argv), extra=extra,
+        **{k: v for k, v in vars(args).items() if k in fields}, resolution=resolution, channels=channels,
+        flip=not args.no_flip, run=str(run), extra=extra,
+        command="python -m train " + shlex.join(sys.argv[1:] if argv is None else argv),
     )
     out = train(cfg, images, resume=args.resume)
     if args.push_to_hub:

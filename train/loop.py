@@ -9,6 +9,7 @@ resumable state, the log and the sample grids go to a run folder outside it (`ru
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -19,6 +20,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from inpaint.device import autocast, default_threads, pick_device, resolve_precision
@@ -26,7 +31,10 @@ from inpaint.imageio import grid
 from inpaint.models import DCGAN, weights_init
 
 from . import export
+from .augment import augment, parse
 from .data import cache_dir, random_indices
+
+LOSSES = ("ns", "hinge")
 
 
 @dataclass
@@ -54,6 +62,12 @@ class TrainConfig:
     command: str = ""
     extra: dict = field(default_factory=dict)
     run: str | None = None  # state.pt, log.jsonl, samples_*.png (default: run_dir(out))
+    # the small-data recipe (each off by default: plain DCGAN)
+    loss: str = "ns"              # ns: the non-saturating BCE of DCGAN; hinge
+    ema: float = 0.0              # decay of a moving average of G's weights, exported instead of G (0: off)
+    augment: str = ""             # DiffAugment policy for D's inputs, e.g. "color,translation,cutout"
+    r1: float = 0.0               # weight of the R1 gradient penalty on real images (0: off)
+    spectral_norm: bool = False   # spectral normalisation of D's convolutions (exported as plain weights)
 
 
 def run_dir(out: str | Path) -> Path:
@@ -67,6 +81,80 @@ def run_dir(out: str | Path) -> Path:
 def step_seed(seed: int, rank: int, step: int) -> int:
     """A seed for one rank's step, unrelated to its neighbours' (seed + rank + step would repeat)."""
     return int.from_bytes(hashlib.sha256(f"{seed}:{rank}:{step}".encode()).digest()[:7], "big")
+
+
+def d_loss(real: torch.Tensor, fake: torch.Tensor, kind: str = "ns") -> torch.Tensor:
+    """D's loss from its logits on real and on generated images (N each)."""
+    if kind == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    return F.softplus(-real).mean() + F.softplus(fake).mean()  # BCE with targets 1 and 0
+
+
+def g_loss(fake: torch.Tensor, kind: str = "ns") -> torch.Tensor:
+    """G's loss from D's logits on its images: non-saturating -log D(G(z)), or hinge's -D(G(z))."""
+    return -fake.mean() if kind == "hinge" else F.softplus(-fake).mean()
+
+
+def train_step(G: nn.Module, D: nn.Module, opt_g, opt_d, real: torch.Tensor, z: torch.Tensor, cfg: TrainConfig,
+               precision: str, noise: torch.Generator, ema: AveragedModel | None = None) -> dict:
+    """One D step and one G step on a batch; the loop and the benchmark both call this.
+
+    real: N x C x R x R in [-1, 1]; z: N x z_dim. `noise` draws the augmentations, so a step
+    is reproducible from its seed. Returns the step's losses and D's mean score of G(z).
+    """
+    policy = parse(cfg.augment)
+    device = real.device
+
+    def seen_by_d(x):  # what D looks at: the same random augmentations for real and generated
+        return augment(x, policy, noise) if policy else x
+
+    # --- D step: real images up, generated images down (+ R1 on the real ones) ---
+    with autocast(device, precision):
+        fake = G(z)  # N x C x R x R
+    if cfg.r1:
+        real = real.detach().requires_grad_(True)
+    with autocast(device, precision):
+        real_logits = D(seen_by_d(real)).float()
+        fake_logits = D(seen_by_d(fake.detach())).float()
+    loss_d = d_loss(real_logits, fake_logits, cfg.loss)
+    if cfg.r1:
+        (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+        loss_d = loss_d + cfg.r1 / 2 * grad.pow(2).flatten(1).sum(1).mean()
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+
+    # --- G step: make D score the generated images as real ---
+    with autocast(device, precision):
+        d_fake = D(seen_by_d(fake)).float()
+    loss_g = g_loss(d_fake, cfg.loss)
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    if ema is not None:
+        ema.update_parameters(G.module if hasattr(G, "module") else G)
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_fake": torch.sigmoid(d_fake.detach()).mean()}
+
+
+def add_spectral_norm(D: nn.Module) -> nn.Module:
+    for module in D.modules():
+        if isinstance(module, nn.Conv2d):
+            spectral_norm(module)
+    return D
+
+
+def release(model: DCGAN, ema: AveragedModel | None) -> DCGAN:
+    """What a checkpoint ships: the averaged G where there is one, and D with any spectral
+    norm baked into plain weights, so every checkpoint has the same layout; eval mode."""
+    if ema is None and not any(parametrize.is_parametrized(m) for m in model.D.modules()):
+        return model
+    shipped = copy.deepcopy(model).eval()  # eval: reading a spectral-normed weight runs no power iteration
+    if ema is not None:
+        shipped.G.load_state_dict(ema.module.state_dict())
+    for module in shipped.D.modules():
+        if parametrize.is_parametrized(module, "weight"):
+            parametrize.remove_parametrizations(module, "weight")
+    return shipped
 
 
 def _dist_info() -> tuple[int, int]:
@@ -91,11 +179,19 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
     run = Path(cfg.run) if cfg.run else run_dir(out)
     state_path = run / "state.pt"
 
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {cfg.loss!r}")
+    parse(cfg.augment)
+    if cfg.r1 and world > 1:
+        raise ValueError("the R1 penalty is not supported under torchrun (DDP does not take its double backward)")
     torch.manual_seed(cfg.seed)
     model = DCGAN(resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim, ngf=cfg.ngf,
                   ndf=cfg.ndf, prior=cfg.prior, dataset=cfg.dataset)
     model.apply(weights_init)
+    if cfg.spectral_norm:
+        add_spectral_norm(model.D)
     model.to(device)
+    ema = AveragedModel(model.G, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
     opt_g = torch.optim.Adam(model.G.parameters(), cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(model.D.parameters(), cfg.lr, betas=(cfg.beta1, 0.999))
     step, seconds = 0, 0.0
@@ -106,6 +202,8 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         step, seconds = state["step"], state["seconds"]
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         commands = state.get("commands", [state.get("config", {}).get("command", "?")]) + [cfg.command]
     G, D = model.G, model.D
     if world > 1:
@@ -117,8 +215,6 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
     fixed_z = model.sample_z(64, torch.Generator().manual_seed(1234), device)
     batches = random_indices(len(images), cfg.batch_size, cfg.seed, start=step, rank=rank, world=world)
     noise = torch.Generator()
-    ones = torch.ones(cfg.batch_size, device=device)
-    zeros = torch.zeros(cfg.batch_size, device=device)
     log = run / "log.jsonl"
     if rank == 0:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -131,15 +227,17 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
             return
         total = seconds + time.monotonic() - started
         torch.save({"model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                    "ema": ema.state_dict() if ema is not None else None,
                     "step": step, "seconds": total, "config": asdict(cfg),
                     "commands": commands}, state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
-        model.eval()
+        shipped = release(model, ema)
+        shipped.eval()
         with torch.no_grad():
-            samples = model.G(fixed_z).float()
+            samples = shipped.G(fixed_z).float()
         model.train()
         grid(samples, 8).save(run / f"samples_{step:06d}.png")
-        export.export(model, out, samples=samples, info={
+        export.export(shipped, out, samples=samples, info={
             "commands": commands, "steps": step, "seconds": total, "batch_size": cfg.batch_size * world,
             "world_size": world, "device": export.hardware(device), "precision": precision,
             "images": len(images), **cfg.extra})
@@ -155,25 +253,13 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
             real[flip] = real[flip].flip(-1)
         z = model.sample_z(cfg.batch_size, noise, device)
 
-        with autocast(device, precision):
-            fake = G(z)
-            loss_d = (F.binary_cross_entropy_with_logits(D(real).float(), ones)
-                      + F.binary_cross_entropy_with_logits(D(fake.detach()).float(), zeros))
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        with autocast(device, precision):
-            d_fake = D(fake).float()
-            loss_g = F.binary_cross_entropy_with_logits(d_fake, ones)  # the non-saturating G loss
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        losses = train_step(G, D, opt_g, opt_d, real, z, cfg, precision, noise, ema)
         step += 1
 
         if rank == 0:
             dt = time.perf_counter() - t0
-            record = {"step": step, "loss_d": round(loss_d.item(), 4), "loss_g": round(loss_g.item(), 4),
-                      "d_fake": round(torch.sigmoid(d_fake).mean().item(), 4),
+            record = {"step": step, "loss_d": round(losses["loss_d"].item(), 4),
+                      "loss_g": round(losses["loss_g"].item(), 4), "d_fake": round(losses["d_fake"].item(), 4),
                       "images_per_s": round(cfg.batch_size * world / dt, 1)}
             bar.set_postfix(loss_d=record["loss_d"], loss_g=record["loss_g"], img_s=record["images_per_s"])
             bar.update()
