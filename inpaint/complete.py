@@ -9,6 +9,7 @@ of the original image at its full resolution.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -114,7 +115,7 @@ def complete(
     """
     settings = settings or Settings()
     if overrides:
-        settings = Settings(**{**settings.__dict__, **overrides})
+        settings = dataclasses.replace(settings, **overrides)
     _check(settings)
     started = time.perf_counter()
     if not isinstance(image, Image.Image):
