@@ -82,8 +82,7 @@ def training_step(model_path: str, steps: int = 3, **recipe) -> dict:
     checkpoint's size, batch 64, fp32 and bf16. `recipe`: TrainConfig fields (ema, augment, ...)."""
     import torch
 
-    from train.loop import TrainConfig, add_spectral_norm, train_step
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    from train.loop import TrainConfig, add_spectral_norm, ema_of, train_step
 
     from .hub import load_model
     from .models import DCGAN
@@ -95,7 +94,7 @@ def training_step(model_path: str, steps: int = 3, **recipe) -> dict:
         m = DCGAN(**ref.config).train()
         if cfg.spectral_norm:
             add_spectral_norm(m.D)
-        ema = AveragedModel(m.G, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
+        ema = ema_of(m.G, cfg.ema) if cfg.ema else None
         og, od = torch.optim.Adam(m.G.parameters(), 2e-4), torch.optim.Adam(m.D.parameters(), 2e-4)
         noise = torch.Generator().manual_seed(0)
         real = torch.rand(64, m.channels, m.resolution, m.resolution, generator=noise) * 2 - 1

@@ -294,3 +294,18 @@ def test_diffaugment_is_differentiable_seeded_and_does_what_it_says():
     assert (blanked > 0).all() and (blanked <= 81 / 256).all()
     with pytest.raises(ValueError, match="unknown augmentation"):
         aug.parse("color,blur")
+
+
+def test_the_weight_average_warms_up_and_then_follows_its_decay():
+    from train.loop import ema_of
+
+    g = torch.nn.Linear(1, 1, bias=False)
+    ema = ema_of(g, decay=0.99)
+    for value in [0.0] + [1.0] * 5:  # the first update copies; then the target jumps to 1
+        with torch.no_grad():
+            g.weight.fill_(value)
+        ema.update_parameters(g)
+    keeps = [min(0.99, (1 + n) / (10 + n)) for n in range(1, 6)]
+    expected = 1 - torch.tensor(keeps).prod()  # after the jump the gap shrinks by `keep` each update
+    assert ema.module.weight.item() == pytest.approx(float(expected), rel=1e-5)
+    assert ema.module.weight.item() > 1 - 0.99 ** 5  # far faster than a fixed decay would follow

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from inpaint.device import autocast, default_threads, pick_device, resolve_precision
@@ -136,6 +136,22 @@ def train_step(G: nn.Module, D: nn.Module, opt_g, opt_d, real: torch.Tensor, z: 
     return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_fake": torch.sigmoid(d_fake.detach()).mean()}
 
 
+def ema_of(G: nn.Module, decay: float) -> AveragedModel:
+    """A moving average of G's weights and buffers. The decay warms up as min(decay, (1 + n) /
+    (10 + n)) after n updates: with a fixed 0.999, 13% of the average after 2000 steps would
+    still be the first steps' random G (measured: a far worse Fréchet distance)."""
+    def update(averaged: list, current: list, n_averaged: torch.Tensor) -> None:
+        n = float(n_averaged)
+        keep = min(decay, (1 + n) / (10 + n))
+        for a, c in zip(averaged, current):
+            if a.is_floating_point():
+                a.lerp_(c, 1 - keep)
+            else:  # BatchNorm's step counter
+                a.copy_(c)
+
+    return AveragedModel(G, multi_avg_fn=update, use_buffers=True)
+
+
 def add_spectral_norm(D: nn.Module) -> nn.Module:
     for module in D.modules():
         if isinstance(module, nn.Conv2d):
@@ -191,7 +207,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
     if cfg.spectral_norm:
         add_spectral_norm(model.D)
     model.to(device)
-    ema = AveragedModel(model.G, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
+    ema = ema_of(model.G, cfg.ema) if cfg.ema else None
     opt_g = torch.optim.Adam(model.G.parameters(), cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(model.D.parameters(), cfg.lr, betas=(cfg.beta1, 0.999))
     step, seconds = 0, 0.0
