@@ -34,8 +34,11 @@ def machine() -> str:
         return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda}), torch {torch.__version__}"
     from train.export import hardware
 
-    return f"{hardware(torch.device('cpu'))}, torch {torch.__version__}, {platform.python_implementation()} " \
-           f"{platform.python_version()}"
+    from .device import cpu_has_fast_bf16
+
+    bf16 = "bf16 hardware (auto precision: bf16)" if cpu_has_fast_bf16() else "no bf16 hardware (auto precision: fp32)"
+    return f"{hardware(torch.device('cpu'))}, {bf16}, torch {torch.__version__}, " \
+           f"{platform.python_implementation()} {platform.python_version()}"
 
 
 def _case(model_path: str, case: str, repeats: int, paper_iterations: int, loop_iterations: int, queue) -> None:
