@@ -25,8 +25,8 @@ from PIL import Image
 
 import inpaint
 import inpaint.hub
-from inpaint.imageio import MAX_PIXELS, check_size, grid, normalize
 from inpaint.complete import MAX_SEED
+from inpaint.imageio import MAX_PIXELS, check_size, grid, normalize
 from inpaint.masks import from_image
 
 ROOT = Path(__file__).resolve().parent
@@ -585,7 +585,8 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                                                  elem_id="restarts")
                             lam = gr.Number(value=DEFAULTS.lam, minimum=0,
                                             label="λ (weight of the realism term −log D(G(z)))")
-                            seed = gr.Number(value=DEFAULTS.seed, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                            seed = gr.Number(value=DEFAULTS.seed, precision=0, minimum=0, maximum=MAX_SEED,
+                                             label="Seed")
                             blend = gr.Radio(["poisson", "alpha", "none"], value=DEFAULTS.blend,
                                              label="Blend the fill in with")
                     with gr.Column(scale=1):
