@@ -256,6 +256,9 @@ def test_the_recipe_exports_the_averaged_g_and_a_plain_d(image_folder, tmp_path)
                  "--ndf", "4", "--z-dim", "4", "--batch-size", "8", "--threads", "1", "--steps", "6", *RECIPE]) == 0
     state = torch.load(run_dir(out) / "state.pt")
     shipped = inpaint.load_model(out, device="cpu")  # the usual layout: no spectral-norm parametrization
+    card = (out / "README.md").read_text()
+    for words in ("hinge loss", "moving average of G's weights (decay 0.9", "DiffAugment", "spectral norm", "R1"):
+        assert words in card  # the card says how the model was trained
     ema = {k[len("module."):]: v for k, v in state["ema"].items() if k.startswith("module.")}
     for name, value in shipped.G.state_dict().items():
         assert torch.allclose(value.float(), ema[name].float(), atol=1e-2, rtol=1e-2), name  # fp16 on disk

@@ -105,12 +105,15 @@ def write_card(out: Path) -> None:
         + "; then ".join(f"`{c}`" for c in info.get("commands", [info.get("command", "?")])),
         f"- steps: {info.get('steps', '?')} at batch {info.get('batch_size', '?')}, "
         f"{minutes:.1f} minutes of training on {info.get('device', '?')}, precision {info.get('precision', '?')}",
-        "- recipe: Adam lr 2e-4, beta1 0.5, N(0, 0.02) init, non-saturating G loss, horizontal flips",
+        "- recipe: " + info.get("recipe", "Adam lr 2e-4, beta1 0.5, N(0, 0.02) init, non-saturating G loss, "
+                                "horizontal flips"),
     ]
     if info.get("notes"):
         lines += [f"- note: {info['notes']}"]
     if info.get("attribution"):
         lines += ["", "## Attribution", "", info["attribution"]]
+    if info.get("validation"):
+        lines += ["", "## Validation (the choices)", "", info["validation"]]
     if info.get("evaluation"):
         lines += ["", "## Evaluation", "", info["evaluation"]]
     if (out / "completions.png").exists():

@@ -136,6 +136,23 @@ def train_step(G: nn.Module, D: nn.Module, opt_g, opt_d, real: torch.Tensor, z: 
     return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "d_fake": torch.sigmoid(d_fake.detach()).mean()}
 
 
+def recipe(cfg: TrainConfig) -> str:
+    """The training recipe in a line, for the model card."""
+    parts = [f"Adam lr {cfg.lr:g}, beta1 {cfg.beta1:g}, N(0, 0.02) init",
+             "hinge loss" if cfg.loss == "hinge" else "non-saturating G loss"]
+    if cfg.flip:
+        parts.append("horizontal flips")
+    if cfg.ema:
+        parts.append(f"exported G = moving average of G's weights (decay {cfg.ema:g}, warmed up)")
+    if cfg.augment:
+        parts.append(f"DiffAugment of D's inputs ({cfg.augment})")
+    if cfg.spectral_norm:
+        parts.append("spectral norm on D's convolutions")
+    if cfg.r1:
+        parts.append(f"R1 penalty {cfg.r1:g}")
+    return ", ".join(parts)
+
+
 def ema_of(G: nn.Module, decay: float) -> AveragedModel:
     """A moving average of G's weights and buffers. The decay warms up as min(decay, (1 + n) /
     (10 + n)) after n updates: with a fixed 0.999, 13% of the average after 2000 steps would
@@ -255,7 +272,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         grid(samples, 8).save(run / f"samples_{step:06d}.png")
         export.export(shipped, out, samples=samples, info={
             "commands": commands, "steps": step, "seconds": total, "batch_size": cfg.batch_size * world,
-            "world_size": world, "device": export.hardware(device), "precision": precision,
+            "world_size": world, "device": export.hardware(device), "precision": precision, "recipe": recipe(cfg),
             "images": len(images), **cfg.extra})
 
     model.train()
