@@ -25,6 +25,7 @@ from PIL import Image
 
 import inpaint
 import inpaint.hub
+from inpaint.blend import BLENDS
 from inpaint.complete import MAX_SEED
 from inpaint.imageio import MAX_PIXELS, check_size, grid, normalize
 from inpaint.masks import from_image
@@ -322,8 +323,8 @@ def _settings(iterations, restarts, lam, seed, blend) -> inpaint.Settings:
         raise _user_error(f"restarts must be between 1 and {MAX_RESTARTS}, got {restarts}.")
     if lam is None or float(lam) < 0:
         raise _user_error("λ must be 0 or more.")
-    if blend not in ("poisson", "alpha", "none"):
-        raise _user_error(f"blend must be poisson, alpha or none, got {blend!r}.")
+    if blend not in BLENDS:
+        raise _user_error(f"blend must be {', '.join(BLENDS[:-1])} or {BLENDS[-1]}, got {blend!r}.")
     return inpaint.Settings(iterations=iterations, restarts=restarts, lam=float(lam), seed=_seed(seed), blend=blend,
                             time_limit=TIME_LIMIT)
 
@@ -587,7 +588,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                                             label="λ (weight of the realism term −log D(G(z)))")
                             seed = gr.Number(value=DEFAULTS.seed, precision=0, minimum=0, maximum=MAX_SEED,
                                              label="Seed")
-                            blend = gr.Radio(["poisson", "alpha", "none"], value=DEFAULTS.blend,
+                            blend = gr.Radio(list(BLENDS), value=DEFAULTS.blend,
                                              label="Blend the fill in with")
                     with gr.Column(scale=1):
                         result = gr.Image(label="Result (your image's size)", type="pil", format="png",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .blend import BLENDS
 from .complete import Settings, complete
 from .errors import InpaintError
 from .imageio import IMAGE_SUFFIXES, read_image
@@ -38,7 +39,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: CUDA when present, "
                                                     "else the CPU)")
-    p.add_argument("--blend", choices=("poisson", "alpha", "none"), default=d.blend)
+    p.add_argument("--blend", choices=BLENDS, default=d.blend)
     p.add_argument("--candidates", type=int, default=1,
                    help="save the N best distinct completions: the best as OUT.png, "
                    "the others as OUT-2.png ... OUT-N.png")

@@ -46,7 +46,7 @@ def blend_all(original: np.ndarray, fills: list[np.ndarray], hole: np.ndarray, m
     when `box` (from `region(hole, mode)`) is given. Only the box is worked on; every pixel
     outside it is the original's.
     """
-    if mode not in BLENDS + ("paste",):
+    if mode not in BLENDS:
         raise InpaintError(f"unknown blend mode {mode!r}; choose one of {', '.join(BLENDS)}")
     base = original if original.dtype == np.uint8 else _to_uint8(original)
     if not hole.any():

@@ -206,7 +206,7 @@ def _check(s: Settings) -> None:
         raise InpaintError("lam must be >= 0, lr > 0 and window >= 1")
     if isinstance(s.seed, bool) or not isinstance(s.seed, (int, np.integer)) or not 0 <= s.seed <= MAX_SEED:
         raise InpaintError(f"the seed must be a whole number from 0 to {MAX_SEED}, got {s.seed!r}")
-    if s.blend not in blending.BLENDS + ("paste",):
+    if s.blend not in blending.BLENDS:
         raise InpaintError(f"unknown blend mode {s.blend!r}; choose one of {', '.join(blending.BLENDS)}")
 
 
