@@ -32,9 +32,7 @@ def machine() -> str:
 
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda}), torch {torch.__version__}"
-    from train.export import hardware
-
-    from .device import cpu_has_fast_bf16
+    from .device import cpu_has_fast_bf16, hardware
 
     bf16 = "bf16 hardware (auto precision: bf16)" if cpu_has_fast_bf16() else "no bf16 hardware (auto precision: fp32)"
     return f"{hardware(torch.device('cpu'))}, {bf16}, torch {torch.__version__}, " \

@@ -7,7 +7,6 @@ README.md (the model card) and samples.png. `--push-to-hub` uploads the same fil
 from __future__ import annotations
 
 import json
-import platform
 from pathlib import Path
 
 import torch
@@ -19,21 +18,6 @@ from inpaint.models import DCGAN
 from .data import licence
 
 CARD_INFO = "card.json"  # facts for the card, kept beside it so the evaluation can add numbers
-
-
-def hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    threads = torch.get_num_threads()
-    return f"CPU: {cpu}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def save_weights(model: DCGAN, path: Path) -> None:

@@ -26,7 +26,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from inpaint.device import autocast, default_threads, pick_device, resolve_precision
+from inpaint.device import autocast, default_threads, hardware, pick_device, resolve_precision
 from inpaint.imageio import grid
 from inpaint.models import DCGAN, weights_init
 
@@ -272,7 +272,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         grid(samples, 8).save(run / f"samples_{step:06d}.png")
         export.export(shipped, out, samples=samples, info={
             "commands": commands, "steps": step, "seconds": total, "batch_size": cfg.batch_size * world,
-            "world_size": world, "device": export.hardware(device), "precision": precision, "recipe": recipe(cfg),
+            "world_size": world, "device": hardware(device), "precision": precision, "recipe": recipe(cfg),
             "images": len(images), **cfg.extra})
 
     model.train()
