@@ -105,7 +105,7 @@ def train_step(G: nn.Module, D: nn.Module, opt_g, opt_d, real: torch.Tensor, z: 
     policy = parse(cfg.augment)
     device = real.device
 
-    def seen_by_d(x):  # what D looks at: the same random augmentations for real and generated
+    def seen_by_d(x):  # what D looks at: real and generated batches alike get random augmentations (fresh draws)
         return augment(x, policy, noise) if policy else x
 
     # --- D step: real images up, generated images down (+ R1 on the real ones) ---
