@@ -174,11 +174,11 @@ class Fit:
 
         known = resize(keep).clip(0, 1)
         sums = np.stack([resize(arr[..., c] * keep) for c in range(arr.shape[2])], -1)
-        small = np.where(known[..., None] > 1e-6, sums / np.maximum(known, 1e-6)[..., None], 0.0)
-        y = torch.full((1, arr.shape[2], self.resolution, self.resolution), 0.0)
+        small = sums / np.maximum(known, 1e-6)[..., None]  # cells with nothing known are zeroed below
+        y = torch.zeros(1, arr.shape[2], self.resolution, self.resolution)
         m = torch.zeros(1, 1, self.resolution, self.resolution)
         x0, y0 = self.offset
-        y[0, :, y0: y0 + h, x0: x0 + w] = torch.from_numpy(small.clip(0, 255)).float().permute(2, 0, 1) / 127.5 - 1
+        y[0, :, y0: y0 + h, x0: x0 + w] = torch.from_numpy(small.clip(0, 255)).permute(2, 0, 1) / 127.5 - 1
         m[0, 0, y0: y0 + h, x0: x0 + w] = torch.from_numpy(known.copy())
         return y * (m > 0), m
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .complete import Settings, complete
 from .evaluate import heldout
@@ -33,8 +34,6 @@ from .metrics import psnr
 def sweep(model, field: str, values: list, n: int, masks: list[str], split: str = "val", offset: int = 0,
           settings: Settings | None = None) -> list[dict]:
     """Rows {value, mask, index, psnr_hole, d_score, seconds[, semantic]}, one per value, mask and image."""
-    from PIL import Image
-
     from train.classifier import SmallCNN, predict
 
     images, labels, clf_folder = heldout(model.config["dataset"], split)

@@ -9,6 +9,8 @@ that gradients pass through, keeps D from memorising without teaching G the augm
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -59,6 +61,7 @@ def cutout(x: torch.Tensor, generator: torch.Generator, ratio: float = 0.5) -> t
 _OPS = {"color": color, "translation": translation, "cutout": cutout}
 
 
+@functools.lru_cache(maxsize=16)  # train_step asks every step
 def parse(policy: str) -> tuple[str, ...]:
     """"color,translation,cutout" -> the names, checked; "" or "none" -> ()."""
     names = tuple(p.strip() for p in policy.split(",") if p.strip() and p.strip() != "none")
