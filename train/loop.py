@@ -4,7 +4,9 @@ Each rank takes its own part of every step's shuffled images; gradients are aver
 The data order and the noise of a step depend on (seed, rank, step) alone, so a run
 resumed from its state.pt continues exactly as if it had not stopped. OUT itself is always a
 loadable checkpoint folder (config.json, model.safetensors, README.md, samples.png); the
-resumable state, the log and the sample grids go to a run folder outside it (`run_dir`).
+resumable state, the log, the sample grids and a loadable copy of every checkpoint
+(releases/STEP/, the candidates a release is chosen from on validation) go to a run folder
+outside it (`run_dir`).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class TrainConfig:
     threads: int | None = None
     command: str = ""
     extra: dict = field(default_factory=dict)
-    run: str | None = None  # state.pt, log.jsonl, samples_*.png (default: run_dir(out))
+    run: str | None = None  # state.pt, log.jsonl, samples_*.png, releases/ (default: run_dir(out))
     # the small-data recipe (each off by default: plain DCGAN)
     loss: str = "ns"              # ns: the non-saturating BCE of DCGAN; hinge
     ema: float = 0.0              # decay of a moving average of G's weights, exported instead of G (0: off)
@@ -270,10 +272,12 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
             samples = shipped.G(fixed_z).float()
         model.train()
         grid(samples, 8).save(run / f"samples_{step:06d}.png")
-        export.export(shipped, out, samples=samples, info={
-            "commands": commands, "steps": step, "seconds": total, "batch_size": cfg.batch_size * world,
-            "world_size": world, "device": hardware(device), "precision": precision, "recipe": recipe(cfg),
-            "images": len(images), **cfg.extra})
+        info = {"commands": commands, "steps": step, "seconds": total, "batch_size": cfg.batch_size * world,
+                "world_size": world, "device": hardware(device), "precision": precision, "recipe": recipe(cfg),
+                "images": len(images), **cfg.extra}
+        export.export(shipped, out, samples=samples, info=info)
+        if step % cfg.checkpoint_every == 0:  # every checkpoint stays a candidate release, chosen on validation
+            export.export(shipped, run / "releases" / f"{step:06d}", samples=samples, info=info)
 
     model.train()
     while step < cfg.steps:
