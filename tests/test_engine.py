@@ -213,8 +213,8 @@ def _contrasty_prior(seed: int = 0) -> DCGAN:
 @pytest.mark.parametrize("scale,mask", [(1, "center"), (4, "center"), (4, "random")])
 def test_a_planted_z_is_recovered(scale, mask):
     """image = G(z0), possibly uploaded 4x larger: the search finds a z that redraws the hole."""
+    from evaluation.metrics import psnr
     from inpaint.imageio import to_pil
-    from inpaint.metrics import psnr
 
     model = _contrasty_prior()
     gains = []

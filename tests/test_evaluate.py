@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from inpaint import evaluate as ev
-from inpaint.metrics import PSNR_CAP, frechet_distance, psnr, ssim
+from evaluation import evaluate as ev
+from evaluation.metrics import PSNR_CAP, frechet_distance, psnr, ssim
 from train import data
 
 
@@ -72,8 +72,8 @@ def test_tiny_end_to_end_evaluation(tmp_path, monkeypatch):
     """The real `Settings.paper()`, made cheap by evaluate's own overrides, under the project's blend."""
     from dataclasses import asdict
 
+    from evaluation.classifier import labelled, train_classifier
     from inpaint.models import DCGAN, weights_init
-    from train.classifier import labelled, train_classifier
 
     images, labels, classes = labelled("fashion-mnist", "train")
     clf = train_classifier(images[:256], labels[:256], len(classes), epochs=1, batch=64)
@@ -163,7 +163,7 @@ def test_rewrite_summarizes_saved_rows_again(tmp_path, capsys):
 
 
 def test_benchmark_runs_and_prints_a_table(tiny_checkpoints, tmp_path, capsys):
-    from inpaint import benchmark
+    from evaluation import benchmark
 
     out = tmp_path / "bench.json"
     assert benchmark.main(["--models", tiny_checkpoints["tiny-grey"], "--cases", "default,paper", "--repeats", "1",
@@ -180,7 +180,7 @@ def test_benchmark_runs_and_prints_a_table(tiny_checkpoints, tmp_path, capsys):
 @pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
                     reason="Debian's dataset-fashion-mnist is not installed")
 def test_a_sweep_pairs_every_value_on_the_same_validation_images(tmp_path, monkeypatch):
-    from inpaint import sweep as sw
+    from evaluation import sweep as sw
     from inpaint.models import DCGAN, weights_init
 
     monkeypatch.setattr(ev, "CLASSIFIERS", tmp_path / "none")  # no classifier: PSNR and D only

@@ -1,6 +1,6 @@
 """Speed and memory of completion (and of a training step) on this machine.
 
-    python -m inpaint.benchmark [--models checkpoints/fashion-mnist-32,checkpoints/emoji-64] [--repeats 3]
+    python -m evaluation.benchmark [--models checkpoints/fashion-mnist-32,checkpoints/emoji-64] [--repeats 3]
 
 For each model: the default settings (a whole completion, timed end to end, median of
 --repeats, after one untimed warm-up call whose time is reported as "first call"), the
@@ -32,7 +32,7 @@ def machine() -> str:
 
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda}), torch {torch.__version__}"
-    from .device import cpu_has_fast_bf16, hardware
+    from inpaint.device import cpu_has_fast_bf16, hardware
 
     bf16 = "bf16 hardware (auto precision: bf16)" if cpu_has_fast_bf16() else "no bf16 hardware (auto precision: fp32)"
     return f"{hardware(torch.device('cpu'))}, {bf16}, torch {torch.__version__}, " \
@@ -44,9 +44,9 @@ def _case(model_path: str, case: str, repeats: int, paper_iterations: int, loop_
     import numpy as np
     from PIL import Image
 
-    from .complete import Settings, complete
-    from .hub import load_model
-    from .masks import preset
+    from inpaint.complete import Settings, complete
+    from inpaint.hub import load_model
+    from inpaint.masks import preset
 
     model = load_model(model_path, device="auto")
     r = model.resolution
@@ -83,10 +83,9 @@ def training_step(model_path: str, steps: int = 3, **recipe) -> dict:
     checkpoint's size, batch 64, fp32 and bf16. `recipe`: TrainConfig fields (ema, augment, ...)."""
     import torch
 
+    from inpaint.hub import load_model
+    from inpaint.models import DCGAN
     from train.loop import TrainConfig, add_spectral_norm, ema_of, train_step
-
-    from .hub import load_model
-    from .models import DCGAN
 
     ref = load_model(model_path, device="cpu")
     cfg = TrainConfig(dataset=ref.config["dataset"], out="", **recipe)
@@ -109,7 +108,7 @@ def training_step(model_path: str, steps: int = 3, **recipe) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m inpaint.benchmark", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m evaluation.benchmark", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS))
     p.add_argument("--cases", default="default,fp32,bf16,paper")

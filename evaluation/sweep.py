@@ -1,6 +1,6 @@
 """One setting at several values on validation images, compared pair by pair.
 
-    python -m inpaint.sweep --model checkpoints/fashion-mnist-32 --field lam --values 0,0.003,1 --n 40
+    python -m evaluation.sweep --model checkpoints/fashion-mnist-32 --field lam --values 0,0.003,1 --n 40
 
 Every value completes the same images under the same masks and seeds (the split's images in a
 fixed shuffled order; `--offset` skips the first ones, so a choice made on one set can be
@@ -24,18 +24,20 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .complete import Settings, complete
+from inpaint.complete import Settings, complete
+from inpaint.errors import InpaintError
+from inpaint.hub import load_model
+from inpaint.imageio import to_tensor
+from inpaint.masks import preset
+
+from .classifier import SmallCNN, predict
 from .evaluate import heldout
-from .imageio import to_tensor
-from .masks import preset
 from .metrics import psnr
 
 
 def sweep(model, field: str, values: list, n: int, masks: list[str], split: str = "val", offset: int = 0,
           settings: Settings | None = None) -> list[dict]:
     """Rows {value, mask, index, psnr_hole, d_score, seconds[, semantic]}, one per value, mask and image."""
-    from train.classifier import SmallCNN, predict
-
     images, labels, clf_folder = heldout(model.config["dataset"], split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[offset: offset + n]
     classifier = SmallCNN.load(clf_folder) if clf_folder is not None and labels is not None else None
@@ -93,7 +95,7 @@ def report(rows: list[dict], field: str) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m inpaint.sweep", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m evaluation.sweep", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True)
     p.add_argument("--field", required=True, help="a Settings field, e.g. lam, restarts, iterations")
@@ -104,9 +106,6 @@ def main(argv=None) -> int:
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--out", help="also save the rows as JSON here")
     args = p.parse_args(argv)
-    from .errors import InpaintError
-    from .hub import load_model
-
     kind = type(getattr(Settings(), args.field, None))
     if args.field not in {f.name for f in dataclasses.fields(Settings)} or kind not in (int, float):
         p.error(f"--field must be a numeric Settings field, got {args.field!r}")
@@ -118,7 +117,7 @@ def main(argv=None) -> int:
     values = [kind(v) if kind is int else float(v) for v in args.values.split(",")]
     rows = sweep(model, args.field, values, args.n, args.masks.split(","), args.split, args.offset)
     text = report(rows, args.field)
-    command = f"python -m inpaint.sweep {' '.join(argv if argv is not None else sys.argv[1:])}"
+    command = f"python -m evaluation.sweep {' '.join(argv if argv is not None else sys.argv[1:])}"
     print(f"{command}  ({args.split} split)\n\n{text}")
     if args.out:
         Path(args.out).write_text(json.dumps({"command": command, "rows": rows}, indent=1) + "\n")

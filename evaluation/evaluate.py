@@ -1,6 +1,6 @@
 """Quality on held-out images: this project's completion vs the paper's search vs classical fills.
 
-    python -m inpaint.evaluate --model checkpoints/fashion-mnist-32 --n 100 --out reports/fashion-mnist-32
+    python -m evaluation --model checkpoints/fashion-mnist-32 --n 100 --out reports/fashion-mnist-32
 
 --split val for every choice (settings, exports, defaults); --split test (the default) only
 for the reported tables. For each mask type and method: PSNR and SSIM inside the hole and
@@ -28,15 +28,17 @@ import torch
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from . import blend as blending
-from .complete import Completion, Settings, complete
-from .hub import load_model
-from .imageio import to_pil
-from .masks import preset
+from inpaint import blend as blending
+from inpaint.complete import Completion, Settings, complete
+from inpaint.errors import InpaintError
+from inpaint.hub import load_model
+from inpaint.imageio import grid, to_tensor
+from inpaint.masks import preset
+from train.export import update_card
+
+from .classifier import CLASSIFIERS, SmallCNN, labelled, predict
 from .metrics import frechet_distance, psnr, ssim
 
-ROOT = Path(__file__).resolve().parent.parent
-CLASSIFIERS = ROOT / "train" / "classifiers"  # small CNNs made by python -m train.classifier
 METHODS = ("project", "paper", "telea", "navier-stokes", "mean")
 NO_BLEND = "project, no blend"  # the project's search with its fill pasted unblended: the blend's effect
 SPLITS = ("val", "test")
@@ -59,8 +61,6 @@ def classical_fill(image: np.ndarray, hole: np.ndarray, method: str) -> np.ndarr
 
 def heldout(dataset: str, split: str = "test"):
     """(uint8 images N x C x R x R, labels or None, classifier folder or None) of a split of a model's domain."""
-    from train.classifier import labelled
-
     images, labels, _ = labelled(dataset, split)
     folder = CLASSIFIERS / dataset
     return images, (labels if dataset == "fashion-mnist" else None), (folder if folder.exists() else None)
@@ -80,8 +80,6 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, fig
 
     settings: the project's (default `Settings()`). The paper's search is `Settings.paper()`
     with `paper_overrides` (e.g. fewer iterations for a quick look) under the project's blend."""
-    from train.classifier import SmallCNN, predict
-
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     dataset = model.config["dataset"]
@@ -282,8 +280,6 @@ def markdown(summary: dict) -> str:
 def sample_quality(model, n: int, split: str = "test") -> dict | None:
     """Fréchet distance of n samples to a split ("val" or "test") in the classifier's features,
     plus the same distance for n training images (the floor a perfect model would reach)."""
-    from train.classifier import SmallCNN, labelled, predict
-
     dataset = model.config["dataset"]
     folder = CLASSIFIERS / dataset
     if not folder.exists():
@@ -307,8 +303,6 @@ def sample_quality(model, n: int, split: str = "test") -> dict | None:
 
 def completions_grid(model, n: int = 8, masks=("center", "left", "strokes"), split: str = "test") -> Image.Image:
     """Images of a split, masked, completed at the default settings: for the model card."""
-    from .imageio import grid, to_tensor
-
     images, _, _ = heldout(model.config["dataset"], split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(1))[:n]
     rows = [[], [], []]
@@ -325,7 +319,7 @@ def completions_grid(model, n: int = 8, masks=("center", "left", "strokes"), spl
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m inpaint.evaluate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True)
     p.add_argument("--n", type=int, default=50, help="images of the split per mask type")
@@ -341,9 +335,7 @@ def main(argv=None) -> int:
     p.add_argument("--rewrite", action="store_true",
                    help="no new completions: summarize the rows saved in OUT/results.json again (after a change to the summary)")
     args = p.parse_args(argv)
-    from .errors import InpaintError
-
-    command = f"python -m inpaint.evaluate {' '.join(argv if argv is not None else sys.argv[1:])}"
+    command = f"python -m evaluation {' '.join(argv if argv is not None else sys.argv[1:])}"
     if args.rewrite:
         return rewrite(Path(args.out), Path(args.model) if args.update_card else None, command)
 
@@ -362,8 +354,6 @@ def main(argv=None) -> int:
     text = markdown(summary)
     print(text)
     if args.update_card and Path(args.model).is_dir():
-        from train.export import update_card
-
         completions_grid(model, split=args.split).save(Path(args.model) / "completions.png")
         update_card(Path(args.model), evaluation=f"From `{command}`:\n\n{text}")
     return 0
@@ -380,11 +370,6 @@ def rewrite(out: Path, card: Path | None, command: str) -> int:
     text = markdown(summary)
     print(text)
     if card is not None:
-        from train.export import update_card
-
         update_card(card, evaluation=f"From `{summary.get('command', '?')}`, summarized again by `{command}`:\n\n{text}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

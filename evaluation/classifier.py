@@ -6,8 +6,8 @@ classes of the train split over three art styles and six skin tones), whose feat
 faces, hands and figures; used for the Fréchet distance only (the val and test splits hold
 other emoji, so there is no accuracy to measure). Only the train split is used for training.
 
-    python -m train.classifier --dataset fashion-mnist --out train/classifiers/fashion-mnist
-    python -m train.classifier --dataset emoji --out train/classifiers/emoji --epochs 10
+    python -m evaluation.classifier --dataset fashion-mnist --out evaluation/classifiers/fashion-mnist
+    python -m evaluation.classifier --dataset emoji --out evaluation/classifiers/emoji --epochs 10
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from . import data
+from train import data
 
+CLASSIFIERS = Path(__file__).resolve().parent / "classifiers"  # one folder per data set, made by main()
 SKIN_TONES = re.compile(r"-1F3F[B-F]")
 
 
@@ -128,7 +129,7 @@ def predict(net: SmallCNN, images: torch.Tensor, batch: int = 500) -> tuple[torc
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.classifier", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m evaluation.classifier", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", required=True, choices=("fashion-mnist", "emoji"))
     p.add_argument("--out", required=True)
@@ -141,7 +142,7 @@ def main(argv=None) -> int:
         images, labels = images[: args.limit], labels[: args.limit]
     net = train_classifier(images, labels, len(classes), args.epochs)
     info = {"dataset": args.dataset, "epochs": args.epochs, "seconds": round(time.time() - started, 1),
-            "command": "python -m train.classifier " + " ".join(sys.argv[1:] if argv is None else argv)}
+            "command": "python -m evaluation.classifier " + " ".join(sys.argv[1:] if argv is None else argv)}
     if args.dataset == "fashion-mnist":  # emoji's val classes are not its train classes: no accuracy
         val_images, val_labels, _ = labelled(args.dataset, "val")
         info["val_accuracy"] = round(float((predict(net, val_images)[1] == val_labels).float().mean()), 4)
