@@ -8,11 +8,11 @@
 
 from .complete import Completion, Progress, Settings, complete
 from .errors import InpaintError, ModelLoadError
-from .masks import PRESETS, from_editor, preset
+from .masks import PRESETS, preset
 from .models import DCGAN
 
 __all__ = ["Completion", "DCGAN", "InpaintError", "ModelLoadError", "PRESETS", "Progress", "Settings",
-           "complete", "from_editor", "load_model", "preset"]
+           "complete", "load_model", "preset"]
 
 
 def load_model(source, **kwargs) -> DCGAN:

@@ -49,3 +49,94 @@ def tiny_checkpoints(tmp_path_factory):
         model.apply(weights_init)
         folders[name] = str(export(model, root / name))
     return folders
+
+
+@pytest.fixture(scope="module")
+def rgb(tiny_checkpoints):
+    """The tiny colour model, loaded."""
+    import inpaint
+
+    return inpaint.load_model(tiny_checkpoints["tiny-rgb"])
+
+
+@pytest.fixture(scope="module")
+def grey(tiny_checkpoints):
+    """The tiny greyscale model, loaded."""
+    import inpaint
+
+    return inpaint.load_model(tiny_checkpoints["tiny-grey"])
+
+
+# --- the app, served ---------------------------------------------------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """A running app: its `demo`, `url`, gradio's cache folder (`cache`) and `client()`s."""
+
+    def __init__(self, demo, cache, files):
+        self.demo, self.cache, self.files = demo, cache, files
+
+    @property
+    def url(self) -> str:
+        return self.demo.local_url
+
+    def client(self):
+        """A new user (a session of its own)."""
+        from gradio_client import Client
+
+        return Client(self.url, verbose=False, download_files=str(self.files / "downloads"))
+
+
+class Servers:
+    """Start the app with `servers(models, examples, limits=..., max_file_size=...)` (arguments as
+    `build_demo`'s; examples default to none, models to the bundled ones); every one is closed
+    at the end. gradio's cache goes to a folder of its own (GRADIO_TEMP_DIR stays set while
+    they serve: gradio reads it at each request)."""
+
+    def __init__(self, folder, monkeypatch):
+        self.folder, self.mp, self.running = folder, monkeypatch, []
+
+    def __call__(self, models=None, examples=(), *, limits=None, max_file_size=None) -> Served:
+        from ui import MAX_FILE_SIZE, build_demo
+
+        files = self.folder / f"app-{len(self.running)}"
+        cache = files / "cache"
+        cache.mkdir(parents=True)
+        self.mp.setenv("GRADIO_TEMP_DIR", str(cache))
+        demo = build_demo(models, None if examples is None else list(examples), limits=limits)
+        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
+                    max_file_size=max_file_size or MAX_FILE_SIZE)
+        self.running.append(demo)
+        return Served(demo, cache, files)
+
+    def close(self) -> None:
+        for demo in self.running:
+            demo.close()
+
+
+@pytest.fixture
+def serve(tmp_path, monkeypatch):
+    """Start the app (see `Servers`) for one test."""
+    servers = Servers(tmp_path, monkeypatch)
+    try:
+        yield servers
+    finally:
+        servers.close()
+
+
+@pytest.fixture(scope="module")
+def served(tiny_checkpoints, tmp_path_factory):
+    """The app on the tiny checkpoints, no examples, default limits: one for a test module."""
+    with pytest.MonkeyPatch.context() as mp:
+        servers = Servers(tmp_path_factory.mktemp("served"), mp)
+        try:
+            yield servers(tiny_checkpoints)
+        finally:
+            servers.close()

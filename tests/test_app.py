@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from types import SimpleNamespace
 
 import gradio as gr
@@ -12,25 +11,14 @@ from PIL import Image
 
 import app
 import inpaint
+from inpaint import methods
+from inpaint.service import Limits, Service
+from pictures import box, mask_image, photo
+from ui import layout
+from ui.callbacks import Callbacks, paint_preset
+from ui.editor import from_editor
 
 FAST = dict(iterations=20, restarts=4)
-
-
-def picture(size=(40, 30), mode="RGB", seed=0) -> Image.Image:
-    """A smooth test image of `size` = (width, height) in `mode`."""
-    w, h = size
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    rgb = np.stack([xx * 255 // max(w - 1, 1), yy * 255 // max(h - 1, 1), np.full((h, w), 90)], -1)
-    rgb = (rgb + rng.integers(0, 20, rgb.shape)).clip(0, 255).astype(np.uint8)
-    return Image.fromarray(rgb, "RGB").convert(mode) if mode != "RGB" else Image.fromarray(rgb, "RGB")
-
-
-def box_hole(size, box=(0.3, 0.3, 0.6, 0.7)) -> np.ndarray:
-    w, h = size
-    hole = np.zeros((h, w), dtype=bool)
-    hole[int(box[1] * h): int(box[3] * h), int(box[0] * w): int(box[2] * w)] = True
-    return hole
 
 
 def editor(image: Image.Image, hole: np.ndarray | None) -> dict:
@@ -47,9 +35,18 @@ def final(gen):
     return outs[:-1], outs[-1]
 
 
+def callbacks_for(models, **kwargs) -> Callbacks:
+    return Callbacks(Service(models, **kwargs))
+
+
 @pytest.fixture
-def run(tiny_checkpoints):
-    return app.make_inpaint(tiny_checkpoints)
+def calls(tiny_checkpoints) -> Callbacks:
+    return callbacks_for(tiny_checkpoints)
+
+
+@pytest.fixture
+def run(calls):
+    return calls.inpaint
 
 
 def error_message(excinfo) -> str:
@@ -60,8 +57,8 @@ def error_message(excinfo) -> str:
 
 @pytest.mark.parametrize("model", ["tiny-rgb", "tiny-grey"])
 def test_editor_value_to_result_keeps_size_and_outside_pixels(run, model):
-    image = picture((40, 30))
-    hole = box_hole(image.size)
+    image = photo(40, 30)
+    hole = box(image.size)
     value = editor(image.convert("RGBA"), hole)  # the editor hands over RGBA
     previews, (result, gallery, raw, status) = final(run(value, model, "", **FAST))
     assert result.size == image.size
@@ -79,8 +76,8 @@ def test_editor_value_to_result_keeps_size_and_outside_pixels(run, model):
 
 
 def test_layer_of_canvas_size_is_scaled_to_the_image(run):
-    image = picture((40, 30))
-    hole = box_hole((80, 60))  # the editor may return layers at the canvas size
+    image = photo(40, 30)
+    hole = box((80, 60))  # the editor may return layers at the canvas size
     layer = np.zeros((60, 80, 4), dtype=np.uint8)
     layer[hole] = (255, 0, 0, 128)
     value = {"background": image, "layers": [Image.fromarray(layer, "RGBA")], "composite": None}
@@ -90,9 +87,9 @@ def test_layer_of_canvas_size_is_scaled_to_the_image(run):
 
 def test_black_and_white_mask_as_layer(run):
     """An API client may send a plain mask (white = hole) as the layer instead of a transparent one."""
-    image = picture((40, 30))
-    hole = box_hole(image.size)
-    mask = Image.fromarray(np.where(hole, 255, 0).astype(np.uint8), "L")
+    image = photo(40, 30)
+    hole = box(image.size)
+    mask = mask_image(hole)
     for layer in (mask, mask.convert("RGB"), mask.convert("RGBA")):
         value = {"background": image, "layers": [layer], "composite": None}
         _, (result, _, _, status) = final(run(value, "tiny-rgb", "", **FAST))
@@ -100,30 +97,68 @@ def test_black_and_white_mask_as_layer(run):
         assert f"covered {hole.mean():.0%}" in status
 
 
+# --- the editor's value, read once -------------------------------------------------------------
+
+def test_editor_value_to_mask():
+    background = photo(20, 10)
+    layer = np.zeros((10, 20, 4), np.uint8)
+    layer[2:5, 3:9, 3] = 200  # painted with a half-transparent brush
+    layer2 = np.zeros((10, 20, 4), np.uint8)
+    layer2[8, 19, :] = 255
+    image, hole = from_editor({"background": background, "layers": [layer, Image.fromarray(layer2)],
+                               "composite": background})
+    assert image.mode == "RGB" and (np.asarray(image) == np.asarray(background)).all()
+    assert hole.sum() == 3 * 6 + 1 and hole[2:5, 3:9].all() and hole[8, 19]
+    assert from_editor(None) == (None, None)
+    assert from_editor({"background": None, "layers": [], "composite": None}) == (None, None)
+
+
+def test_an_opaque_layer_is_read_as_a_mask_image():
+    """White = hole, black = kept, whatever its mode; the editor's transparent layers by their alpha."""
+    image = photo(40, 30)
+    hole = box(image.size)
+    for layer in (mask_image(hole), mask_image(hole).convert("RGB"), mask_image(hole).convert("RGBA"),
+                  mask_image(hole).convert("1")):
+        assert (from_editor({"background": image, "layers": [layer]})[1] == hole).all(), layer.mode
+    # a mask of another size is scaled to the image
+    big = mask_image(np.asarray(Image.fromarray(hole).resize((80, 60), Image.NEAREST)))
+    assert (from_editor({"background": image, "layers": [big]})[1] == hole).all()
+
+
+def test_the_background_is_read_upright():
+    stored = photo(48, 24)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown rotated a quarter turn
+    stored.info["exif"] = exif.tobytes()
+    hole = box((24, 48))  # drawn on the image as shown
+    image, read = from_editor({"background": stored, "layers": [mask_image(hole)]})
+    assert image.size == (24, 48) and (read == hole).all()
+
+
 def test_preset_buttons_draw_the_hole_into_the_editor():
-    image = picture((50, 40))
-    value = app.paint_preset(editor(image, None), "center")
+    image = photo(50, 40)
+    value = paint_preset(editor(image, None), "center")
     assert value["background"].size == image.size
-    bg, hole = inpaint.from_editor(value)
+    bg, hole = from_editor(value)
     assert (hole == inpaint.preset("center", image.size)).all()
     layer = np.asarray(value["layers"][0])
     assert (layer[hole][:, 3] > 0).all() and (layer[~hole][:, 3] == 0).all()
     # a preset replaces what was painted before
-    again = app.paint_preset(app.paint_preset(value, "left"), "top")
-    assert (inpaint.from_editor(again)[1] == inpaint.preset("top", image.size)).all()
+    again = paint_preset(paint_preset(value, "left"), "top")
+    assert (from_editor(again)[1] == inpaint.preset("top", image.size)).all()
 
 
-@pytest.mark.parametrize("label,name", app.PRESET_BUTTONS)
+@pytest.mark.parametrize("label,name", layout.PRESET_BUTTONS)
 def test_every_preset_button_gives_a_fillable_hole(run, label, name):
-    image = picture((32, 32))
-    value = app.paint_preset(editor(image, None), name)
+    image = photo(32, 32)
+    value = paint_preset(editor(image, None), name)
     _, (result, *_rest) = final(run(value, "tiny-rgb", "", iterations=5, restarts=2))
     assert result.size == image.size
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "P", "L", "I;16", "LA", "CMYK"])
 def test_odd_image_modes(run, mode):
-    base = picture((36, 28))
+    base = photo(36, 28)
     if mode == "I;16":
         grey = np.asarray(base.convert("L")).astype("<u2") * 257
         image = Image.frombytes("I;16", base.size, grey.tobytes())
@@ -134,40 +169,42 @@ def test_odd_image_modes(run, mode):
         image.putalpha(Image.fromarray(alpha))
     else:
         image = base.convert(mode)
-    hole = box_hole(image.size)
+    hole = box(image.size)
     _, (result, *_rest) = final(run(editor(image, hole), "tiny-rgb", "", **FAST))
     assert result.size == image.size
 
 
-def test_huge_image_is_scaled_down_and_said_so(run):
-    image = picture((2400, 1200))
-    hole = box_hole(image.size)
+def test_a_huge_image_keeps_its_size_and_the_status_says_how_it_was_searched(run):
+    image = photo(2400, 1200)
+    hole = box(image.size)
     _, (result, _, _, status) = final(run(editor(image, hole), "tiny-rgb", "", iterations=5, restarts=2))
-    assert result.size == (1024, 512)
-    assert "scaled down to 1024×512" in status
+    assert result.size == (2400, 1200)
+    assert (np.asarray(result)[~hole] == np.asarray(image)[~hole]).all()
+    assert "2400×1200" in status and "1024×512" in status  # the engine's note
 
 
-def test_stop_returns_the_best_so_far(run):
+def test_stop_returns_the_best_so_far(calls):
     request = SimpleNamespace(session_hash="session-1")
     other = SimpleNamespace(session_hash="session-2")
-    image = picture((40, 30))
-    gen = run(editor(image, box_hole(image.size)), "tiny-rgb", "", iterations=2000, restarts=2, request=request)
+    image = photo(40, 30)
+    gen = calls.inpaint(editor(image, box(image.size)), "tiny-rgb", "", iterations=2000, restarts=2,
+                        request=request)
     first = next(gen)
     assert "Searching" in first[3]
-    app.stop(other)  # another session's Stop does nothing to this one
-    app.stop(request)
+    calls.stop(other)  # another session's Stop does nothing to this one
+    calls.stop(request)
     *_previews, (result, gallery, raw, status) = list(gen)
     assert result.size == image.size
     assert "stopped by you" in status
     iterations = int(status.split(":")[1].split("iterations")[0])
     assert iterations < 2000
-    assert "session-1" not in app._stops  # the flag is forgotten afterwards
+    assert not calls.service.running("session-1")  # the flag is forgotten afterwards
 
 
-def test_generate_and_about(tiny_checkpoints):
-    grid_image, text = app.make_generate(tiny_checkpoints)("tiny-rgb", "", seed=3, count=9)
+def test_generate_and_about(calls):
+    grid_image, text = calls.generate("tiny-rgb", "", seed=3, count=9)
     assert grid_image.width >= 3 * 16 and "9 samples" in text
-    summary, card, samples = app.make_about(tiny_checkpoints)("tiny-grey", "")
+    summary, card, samples = calls.about("tiny-grey", "")
     assert "16×16 greyscale" in summary
     assert "DCGAN" in card and "---" not in card.splitlines()[0]
     assert "![" not in card  # local images are shown beside the card, not as broken links
@@ -175,14 +212,31 @@ def test_generate_and_about(tiny_checkpoints):
 
 
 def test_build_demo_without_models_or_examples_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(app, "CHECKPOINTS", tmp_path / "none")
-    monkeypatch.setattr(app, "EXAMPLES", tmp_path / "none")
-    assert app.bundled_models() == {}
+    monkeypatch.setattr(layout, "CHECKPOINTS", tmp_path / "none")
+    monkeypatch.setattr(layout, "EXAMPLES", tmp_path / "none")
+    assert layout.bundled_models() == {}
     demo = app.build_demo()
     assert isinstance(demo, gr.Blocks)
     with pytest.raises(gr.Error) as excinfo:
-        final(app.make_inpaint({})(editor(picture(), box_hole((40, 30))), None, "", **FAST))
+        final(callbacks_for({}).inpaint(editor(photo(), box((40, 30))), None, "", **FAST))
     assert "Hub repo id" in error_message(excinfo)
+
+
+def test_the_method_picker_passes_the_method_through(run, monkeypatch):
+    used = []
+    default = methods.get()
+
+    def spy(model, image, hole, settings, on_progress=None):
+        used.append("spy")
+        return default.run(model, image, hole, settings, on_progress=on_progress)
+
+    monkeypatch.setitem(methods.METHODS, "spy", methods.Method("spy", "Spy", "the default, watched", run=spy))
+    image = photo(40, 30)
+    _, (result, *_rest) = final(run(editor(image, box(image.size)), "tiny-rgb", "", **FAST, method="spy"))
+    assert used == ["spy"] and result.size == image.size
+    with pytest.raises(gr.Error) as excinfo:
+        final(run(editor(image, box(image.size)), "tiny-rgb", "", **FAST, method="nope"))
+    assert "unknown method 'nope'" in error_message(excinfo)
 
 
 # --- bad input -> a plain gr.Error ----------------------------------------------------------------
@@ -190,9 +244,9 @@ def test_build_demo_without_models_or_examples_folder(tmp_path, monkeypatch):
 BAD_INPUTS = {
     "no value": (None, "Upload an image first"),
     "empty editor": ({"background": None, "layers": [], "composite": None}, "Upload an image first"),
-    "nothing painted": (editor(picture(), None), "Nothing is painted"),
-    "no layers": ({"background": picture(), "layers": [], "composite": picture()}, "Nothing is painted"),
-    "everything painted": (editor(picture(), np.ones((30, 40), bool)), "whole image is painted"),
+    "nothing painted": (editor(photo(), None), "the mask is empty"),
+    "no layers": ({"background": photo(), "layers": [], "composite": photo()}, "the mask is empty"),
+    "everything painted": (editor(photo(), np.ones((30, 40), bool)), "the mask covers the whole image"),
 }
 
 
@@ -205,31 +259,31 @@ def test_bad_editor_values_give_a_plain_error(run, case):
     assert "Traceback" not in error_message(excinfo)
 
 
-@pytest.mark.parametrize("kwargs,expected", [
+@pytest.mark.parametrize("kwargs,expected", [  # the service's limits and the engine's Settings speak
     (dict(iterations=5000), "iterations must be between 1 and 2000"),
     (dict(restarts=1000), "restarts must be between 1 and 128"),
-    (dict(lam=-1), "λ must be 0 or more"),
-    (dict(blend="smudge"), "blend must be poisson, alpha or none"),
+    (dict(lam=-1), "lam must be >= 0"),
+    (dict(blend="smudge"), "unknown blend mode 'smudge'; choose one of poisson, alpha, none"),
     (dict(seed=2**64), "seed must be a whole number from 0 to 4294967295"),
     (dict(seed=-3), "seed must be a whole number from 0 to 4294967295"),
     (dict(seed=1.5), "seed must be a whole number from 0 to 4294967295"),
 ])
 def test_settings_out_of_range(run, kwargs, expected):
-    image = picture()
+    image = photo()
     with pytest.raises(gr.Error) as excinfo:
-        final(run(editor(image, box_hole(image.size)), "tiny-rgb", "", **{**FAST, **kwargs}))
+        final(run(editor(image, box(image.size)), "tiny-rgb", "", **{**FAST, **kwargs}))
     assert expected in error_message(excinfo)
 
 
 def test_model_that_cannot_be_loaded(run):
-    image = picture()
+    image = photo()
     with pytest.raises(gr.Error) as excinfo:
-        final(run(editor(image, box_hole(image.size)), "tiny-rgb", "no/such/checkpoint/folder", **FAST))
+        final(run(editor(image, box(image.size)), "tiny-rgb", "no/such/checkpoint/folder", **FAST))
     assert "no/such/checkpoint/folder" in error_message(excinfo)
     assert excinfo.value.title == "Model not available"
     with pytest.raises(gr.Error):
-        app.make_generate({})("x", "no/such/checkpoint/folder")
-    summary, _, _ = app.make_about({})("x", "no/such/checkpoint/folder")
+        callbacks_for({}).generate("x", "no/such/checkpoint/folder")
+    summary, _, _ = callbacks_for({}).about("x", "no/such/checkpoint/folder")
     assert summary.startswith("⚠️")
 
 
@@ -237,67 +291,50 @@ def test_engine_errors_become_gr_errors(run, monkeypatch):
     def refuse(*args, **kwargs):
         raise inpaint.InpaintError("the hole is too odd to fill")
 
-    monkeypatch.setattr(inpaint, "complete", refuse)
-    image = picture()
+    monkeypatch.setitem(methods.METHODS, methods.DEFAULT, methods.Method(methods.DEFAULT, "x", "x", run=refuse))
+    image = photo()
     with pytest.raises(gr.Error) as excinfo:
-        final(run(editor(image, box_hole(image.size)), "tiny-rgb", "", **FAST))
+        final(run(editor(image, box(image.size)), "tiny-rgb", "", **FAST))
     assert error_message(excinfo) == "the hole is too odd to fill"
 
 
 def test_preset_without_image():
     with pytest.raises(gr.Error) as excinfo:
-        app.paint_preset({"background": None, "layers": [], "composite": None}, "center")
+        paint_preset({"background": None, "layers": [], "composite": None}, "center")
     assert "Upload an image first" in error_message(excinfo)
 
 
 # --- the API --------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def served(tiny_checkpoints):
-    demo = app.build_demo(tiny_checkpoints, examples=[])
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
-    try:
-        yield demo
-    finally:
-        demo.close()
-
-
-def test_seeds_out_of_range_are_plain_errors_on_every_tab(tiny_checkpoints):
+def test_seeds_out_of_range_are_plain_errors_on_every_tab(calls):
     with pytest.raises(gr.Error) as excinfo:
-        app.make_generate(tiny_checkpoints)("tiny-rgb", "", seed=2**64, count=4)
+        calls.generate("tiny-rgb", "", seed=2**64, count=4)
     assert "seed must be a whole number from 0 to 4294967295" in error_message(excinfo)
 
 
 def test_api_refuses_a_huge_seed_with_a_message(served, tmp_path):
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
-    image = picture((24, 18))
+    image = photo(24, 18)
     image.save(tmp_path / "image.png")
-    Image.fromarray(np.where(box_hole(image.size), 255, 0).astype(np.uint8), "L").save(tmp_path / "mask.png")
+    mask_image(box(image.size)).save(tmp_path / "mask.png")
     value = {"background": handle_file(str(tmp_path / "image.png")), "layers": [handle_file(str(tmp_path / "mask.png"))]}
-    client = Client(served.local_url, verbose=False, download_files=str(tmp_path / "downloads"))
     with pytest.raises(Exception) as excinfo:
-        client.predict(value, iterations=2, restarts=2, seed=2**64, api_name="/inpaint")
+        served.client().predict(value, iterations=2, restarts=2, seed=2**64, api_name="/inpaint")
     assert "maximum" in str(excinfo.value) or "seed must be" in str(excinfo.value)
 
 
 def test_api_inpaint(served, tmp_path):
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
-    image = picture((48, 36))
-    hole = box_hole(image.size)
+    image = photo(48, 36)
+    hole = box(image.size)
     image.save(tmp_path / "image.png")
     layer = np.zeros((36, 48, 4), dtype=np.uint8)
     layer[hole] = (255, 0, 0, 255)
     Image.fromarray(layer, "RGBA").save(tmp_path / "hole.png")
 
-    client = Client(served.local_url, verbose=False, download_files=str(tmp_path / "downloads"))
+    client = served.client()
     value = {"background": handle_file(str(tmp_path / "image.png")),
              "layers": [handle_file(str(tmp_path / "hole.png"))], "composite": None}
     result, gallery, raw, status = client.predict(value, iterations=20, restarts=4, api_name="/inpaint")
@@ -310,80 +347,60 @@ def test_api_inpaint(served, tmp_path):
     assert status.startswith("Done in")
 
     # a black-and-white mask (white = hole) works as the layer too
-    Image.fromarray(np.where(hole, 255, 0).astype(np.uint8), "L").save(tmp_path / "mask.png")
+    mask_image(hole).save(tmp_path / "mask.png")
     bw = {"background": handle_file(str(tmp_path / "image.png")), "layers": [handle_file(str(tmp_path / "mask.png"))]}
     result, *_rest = client.predict(bw, iterations=5, restarts=2, api_name="/inpaint")
     assert (np.asarray(Image.open(result).convert("RGB"))[~hole] == np.asarray(image)[~hole]).all()
 
-    # every input but the editor value has a default
+    # every input but the editor value has a default; the method is the last of them
     api = client.view_api(print_info=False, return_format="dict")
     params = api["named_endpoints"]["/inpaint"]["parameters"]
     assert params[0]["parameter_name"] == "editor" and not params[0]["parameter_has_default"]
     assert all(p["parameter_has_default"] for p in params[1:])
+    assert params[-1]["parameter_name"] == "method" and params[-1]["parameter_default"] == methods.DEFAULT
+    result, *_rest = client.predict(bw, iterations=5, restarts=2, method=methods.DEFAULT, api_name="/inpaint")
+    assert Image.open(result).size == image.size
 
     # a user error comes back as its plain message
     empty = {"background": handle_file(str(tmp_path / "image.png")), "layers": [], "composite": None}
-    with pytest.raises(Exception, match="Nothing is painted"):
+    with pytest.raises(Exception, match="the mask is empty"):
         client.predict(empty, api_name="/inpaint")
     # and a request can't ask for more than the cap
     with pytest.raises(Exception, match="2000"):
         client.predict(value, iterations=100_000, api_name="/inpaint")
 
 
-# --- loading models: the device, the Hub box, download slots ---------------------------------------
-
-def test_the_app_loads_models_on_the_gpu_when_there_is_one(tiny_checkpoints, monkeypatch):
-    import torch
-
-    import inpaint.hub as hub
-
-    asked = []
-    real = hub._load
-
-    def on_cpu(spec, device, token, cache_dir):  # note where it was asked to go; stay on the CPU
-        asked.append(device)
-        return real(spec, torch.device("cpu"), token, cache_dir)
-
-    monkeypatch.setattr(hub, "_load", on_cpu)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    hub.clear_cache()
-    try:
-        app.make_about(tiny_checkpoints)("tiny-rgb", "")
-    finally:
-        hub.clear_cache()
-    assert asked == [torch.device("cuda")]
-
+# --- loading models: the Hub box ---------------------------------------------------------------------
 
 PATHS = ["/etc", "/etc/passwd", "/nonexistent/x", "../checkpoints"]
 
 
-def test_the_hub_box_takes_hub_repo_ids_only(run, tiny_checkpoints, monkeypatch):
+def test_the_hub_box_takes_hub_repo_ids_only(run, calls, tiny_checkpoints):
     """A path typed into the Hub box gets one refusal, whether it exists or not, is a file or a folder."""
-    image = picture()
+    image = photo()
     refusals = set()
     for path in [*PATHS, tiny_checkpoints["tiny-rgb"]]:
         with pytest.raises(gr.Error) as excinfo:
-            final(run(editor(image, box_hole(image.size)), "tiny-rgb", path, **FAST))
+            final(run(editor(image, box(image.size)), "tiny-rgb", path, **FAST))
         assert path in error_message(excinfo) and "Hub repo id" in error_message(excinfo)
         refusals.add(error_message(excinfo).replace(path, "PATH"))
-        summary, _card, _samples = app.make_about(tiny_checkpoints)("tiny-rgb", path)
+        summary, _card, _samples = calls.about("tiny-rgb", path)
         refusals.add(summary.removeprefix("⚠️ ").replace(path, "PATH"))
     assert len(refusals) == 1, refusals
     # local development may allow folders in the box
-    monkeypatch.setattr(app, "ALLOW_LOCAL_MODELS", True)
-    summary, _card, _samples = app.make_about({})("x", tiny_checkpoints["tiny-rgb"])
+    summary, _card, _samples = callbacks_for({}, allow_local=True).about("x", tiny_checkpoints["tiny-rgb"])
     assert "16×16 colour" in summary
 
 
 def test_the_api_takes_hub_repo_ids_only(served, tmp_path):
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
-    image = picture()
+    image = photo()
     image.save(tmp_path / "image.png")
-    Image.fromarray(np.where(box_hole(image.size), 255, 0).astype(np.uint8), "L").save(tmp_path / "mask.png")
+    mask_image(box(image.size)).save(tmp_path / "mask.png")
     value = {"background": handle_file(str(tmp_path / "image.png")),
              "layers": [handle_file(str(tmp_path / "mask.png"))], "composite": None}
-    client = Client(served.local_url, verbose=False, download_files=str(tmp_path / "downloads"))
+    client = served.client()
     refusals = set()
     for path in PATHS:
         with pytest.raises(Exception) as excinfo:
@@ -393,44 +410,13 @@ def test_the_api_takes_hub_repo_ids_only(served, tmp_path):
     assert len(refusals) == 1, refusals
 
 
-def test_bundled_and_cached_models_never_wait_for_a_hub_download_slot(tiny_checkpoints, fake_hub):
-    import time
-
-    cached = "user/cached"
-    fake_hub.add_repo(cached, tiny_checkpoints["tiny-rgb"])
-    app.load_model(cached)  # now in the HF cache
-    inpaint.hub.clear_cache()  # as after a restart
-    slow = [f"user/slow-{i}" for i in range(app.MAX_HUB_LOADS)]
-    try:
-        for repo in slow:  # every download slot taken by a Hub that does not answer yet
-            fake_hub.add_repo(repo, tiny_checkpoints["tiny-grey"])
-            fake_hub.fail(repo, "slow")
-            with pytest.raises(inpaint.ModelLoadError, match="still downloading"):
-                app.load_model(repo, wait=0.05)
-        with pytest.raises(inpaint.ModelLoadError, match="already under way"):
-            app.load_model("user/one-more", wait=0.05)
-        started = time.monotonic()
-        summary, _card, _samples = app.make_about(tiny_checkpoints)("tiny-grey", "")
-        assert "16×16 greyscale" in summary
-        assert app.load_model(cached, wait=5).resolution == 16
-        assert time.monotonic() - started < 5
-    finally:
-        for repo in slow:
-            fake_hub.heal(repo)
-        deadline = time.monotonic() + 30
-        while app._loads and time.monotonic() < deadline:
-            time.sleep(0.05)
-    assert not app._loads
-    assert app.load_model(slow[0]).channels == 1
-
-
 def test_the_method_text_says_which_blends_keep_the_pixels_outside_the_hole(run):
-    image = picture((40, 30))
-    hole = box_hole(image.size)
+    image = photo(40, 30)
+    hole = box(image.size)
     kept = {}
     for blend in ("poisson", "alpha", "none"):
         _, (result, *_rest) = final(run(editor(image, hole), "tiny-rgb", "", **FAST, blend=blend))
         kept[blend] = (np.asarray(result)[~hole] == np.asarray(image)[~hole]).all()
     assert kept == {"poisson": True, "alpha": False, "none": True}
-    claim = next(s for s in app.METHOD.replace("\n", " ").split(". ") if "unchanged" in s)
+    claim = next(s for s in layout.method_text(Limits()).replace("\n", " ").split(". ") if "unchanged" in s)
     assert "alpha" in claim and "poisson" in claim.lower() and "none" in claim, claim

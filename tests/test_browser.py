@@ -7,29 +7,22 @@ from __future__ import annotations
 
 import io
 import re
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-import app
+from ui import layout
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 OUT = Path(__file__).resolve().parent.parent / "test-output" / "browser"
-FASHION = app.CHECKPOINTS / "fashion-mnist-32"
+FASHION = layout.CHECKPOINTS / "fashion-mnist-32"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -45,21 +38,6 @@ def page(tmp_path):
             yield context.new_page()
         finally:
             context.close()
-
-
-@pytest.fixture
-def serve():
-    demos = []
-
-    def start(*args, **kwargs) -> str:
-        demo = app.build_demo(*args, **kwargs)
-        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
-        demos.append(demo)
-        return demo.local_url
-
-    yield start
-    for demo in demos:
-        demo.close()
 
 
 def open_app(page, url: str, examples_id: str) -> None:
@@ -153,7 +131,7 @@ def test_example_stroke_run(page, serve, tiny_checkpoints, tmp_path):
     grey = np.tile(np.linspace(70, 170, 96, dtype=np.uint8), (96, 1))  # no red in it: red on the canvas is the hole
     Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "example.png")
     examples = [{"model": "tiny-rgb", "image": str(tmp_path / "example.png"), "hole": "center", "caption": "grey"}]
-    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}, examples)
+    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}, examples).url
 
     open_app(page, url, "examples-tiny-rgb")
     assert page.get_by_text("Fill a hole with a GAN").is_visible()
@@ -179,13 +157,13 @@ def test_example_stroke_run(page, serve, tiny_checkpoints, tmp_path):
 
 def test_nothing_painted_shows_a_plain_error(page, serve, tiny_checkpoints, tmp_path):
     Image.new("RGB", (64, 48), (120, 120, 120)).save(tmp_path / "plain.png")
-    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}, [])
+    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}).url
     page.goto(url, wait_until="load")
     page.wait_for_selector("#editor")
     page.locator("#editor input[type=file]").set_input_files(str(tmp_path / "plain.png"))
     wait_for_editor_image(page, (64, 48))
     page.click("#run")
-    page.get_by_text("Nothing is painted").first.wait_for()
+    page.get_by_text("the mask is empty").first.wait_for()
     page.wait_for_timeout(500)
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "error-nothing-painted.png"))
@@ -194,7 +172,7 @@ def test_nothing_painted_shows_a_plain_error(page, serve, tiny_checkpoints, tmp_
 @pytest.mark.skipif(not (FASHION / "model.safetensors").is_file(), reason="the bundled fashion-mnist-32 is not there")
 def test_real_app_screenshot(page, serve):
     """The real app on the bundled checkpoint, a short completion of the first example."""
-    url = serve()
+    url = serve(None, None).url  # the bundled models and examples
     open_app(page, url, "examples-fashion-mnist-32")
     pick_example(page, "examples-fashion-mnist-32", (256, 256))
     page.get_by_text("Advanced").click()

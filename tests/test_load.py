@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,26 +19,24 @@ from gradio_client import Client, handle_file
 from gradio_client.utils import Status
 from PIL import Image, ImageFile, ImageOps
 
-import app
 import inpaint
+from inpaint import methods
 from inpaint.hub import clear_cache
+from inpaint.service import Limits, Service
+from ui import layout
+from ui.callbacks import Callbacks
 
 try:
     from tests.fake_hub import closed_port_url
-    from tests.test_reliability import bomb_png, box, hostile, photo, save_mask
+    from tests.test_reliability import bomb_png, hostile
 except ImportError:
     from fake_hub import closed_port_url
-    from test_reliability import bomb_png, box, hostile, photo, save_mask
+    from test_reliability import bomb_png, hostile
+from pictures import box, photo, save_mask
 
 SMALL = dict(iterations=10, restarts=2)
 REPO = "user/tiny"
 USERS = 20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mib() -> float:
@@ -49,43 +45,6 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
-
-
-class Served:
-    def __init__(self, demo: gr.Blocks, cache: Path, files: Path):
-        self.demo, self.cache, self.files = demo, cache, files
-
-    @property
-    def url(self) -> str:
-        return self.demo.local_url
-
-    def client(self) -> Client:
-        """A new user (a session of its own)."""
-        return Client(self.url, verbose=False, download_files=str(self.files / "downloads"))
-
-
-def serve(models: dict[str, str], tmp: Path, mp: pytest.MonkeyPatch) -> Served:
-    """Build and launch the app on `models`, with gradio's cache in tmp/cache.
-
-    GRADIO_TEMP_DIR stays set (through `mp`) while the app serves: gradio reads it at each request.
-    """
-    cache = tmp / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    mp.setenv("GRADIO_TEMP_DIR", str(cache))
-    demo = app.build_demo(models, examples=[])
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                max_file_size=app.MAX_FILE_SIZE)
-    return Served(demo, cache, tmp)
-
-
-@pytest.fixture(scope="module")
-def served(tiny_checkpoints, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        s = serve(tiny_checkpoints, tmp_path_factory.mktemp("served"), mp)
-        try:
-            yield s
-        finally:
-            s.demo.close()
 
 
 def upload(folder: Path, name: str, image: Image.Image) -> Path:
@@ -183,53 +142,46 @@ def test_twenty_users_at_once_each_get_their_own_image(served, tmp_path):
           f"RSS {before:.0f} -> {after_first:.0f} -> {after_second:.0f} MiB")
 
 
-def test_a_full_queue_says_so_and_loses_no_accepted_request(tiny_checkpoints, tmp_path, monkeypatch):
-    monkeypatch.setattr(app, "QUEUE_SIZE", 3)
-    real = inpaint.complete
+def test_a_full_queue_says_so_and_loses_no_accepted_request(serve, tiny_checkpoints, tmp_path, monkeypatch):
+    monkeypatch.setattr(layout, "QUEUE_SIZE", 3)
+    real = methods.get()
 
     def slow(*args, **kwargs):  # each completion takes half a second at least, so the line builds up
         time.sleep(0.5)
-        return real(*args, **kwargs)
+        return real.run(*args, **kwargs)
 
-    monkeypatch.setattr(inpaint, "complete", slow)
-    s = serve(tiny_checkpoints, tmp_path, monkeypatch)
-    try:
-        image = upload(tmp_path, "in.png", Image.new("RGB", (40, 30), (200, 10, 10)))
-        mask = save_mask(tmp_path / "mask.png", box((40, 30)))
-        clients = users(s, 8)
-        jobs = [c.submit(editor_value(image, mask), **SMALL, api_name="/inpaint") for c in clients]
-        done, refused = 0, []
-        for job in jobs:
-            try:
-                result = job.result(timeout=120)
-                assert Image.open(result[0]).size == (40, 30)
-                done += 1
-            except Exception as err:  # noqa: BLE001 - the refusal gradio_client raises
-                refused.append(str(err))
-        assert done >= 3 and refused and done + len(refused) == len(jobs), (done, refused)
-        assert all("queue is full" in r.lower() for r in refused), refused
-        leave(clients)
-    finally:
-        s.demo.close()
+    monkeypatch.setitem(methods.METHODS, real.name, methods.Method(real.name, real.label, real.summary, run=slow))
+    s = serve(tiny_checkpoints)
+    image = upload(tmp_path, "in.png", Image.new("RGB", (40, 30), (200, 10, 10)))
+    mask = save_mask(tmp_path / "mask.png", box((40, 30)))
+    clients = users(s, 8)
+    jobs = [c.submit(editor_value(image, mask), **SMALL, api_name="/inpaint") for c in clients]
+    done, refused = 0, []
+    for job in jobs:
+        try:
+            result = job.result(timeout=120)
+            assert Image.open(result[0]).size == (40, 30)
+            done += 1
+        except Exception as err:  # noqa: BLE001 - the refusal gradio_client raises
+            refused.append(str(err))
+    assert done >= 3 and refused and done + len(refused) == len(jobs), (done, refused)
+    assert all("queue is full" in r.lower() for r in refused), refused
+    leave(clients)
 
 
 # --- hostile uploads through the API ------------------------------------------------------------
 
-def test_an_upload_over_the_size_limit_is_refused(tiny_checkpoints, tmp_path, monkeypatch):
-    assert app.MAX_FILE_SIZE  # main() launches with it
-    monkeypatch.setattr(app, "MAX_FILE_SIZE", "20kb")
-    s = serve(tiny_checkpoints, tmp_path, monkeypatch)
-    try:
-        noise = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)  # ~58 kB as PNG
-        image = upload(tmp_path, "noise.png", Image.fromarray(noise))
-        assert image.stat().st_size > 20_000
-        mask = save_mask(tmp_path / "m.png", box((160, 120)))
-        client = s.client()
-        with pytest.raises(Exception, match="exceeds the maximum file size"):
-            client.predict(editor_value(image, mask), **SMALL, api_name="/inpaint")
-        leave([client])
-    finally:
-        s.demo.close()
+def test_an_upload_over_the_size_limit_is_refused(serve, tiny_checkpoints, tmp_path):
+    assert layout.MAX_FILE_SIZE  # app.main() launches with it
+    s = serve(tiny_checkpoints, max_file_size="20kb")
+    noise = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)  # ~58 kB as PNG
+    image = upload(tmp_path, "noise.png", Image.fromarray(noise))
+    assert image.stat().st_size > 20_000
+    mask = save_mask(tmp_path / "m.png", box((160, 120)))
+    client = s.client()
+    with pytest.raises(Exception, match="exceeds the maximum file size"):
+        client.predict(editor_value(image, mask), **SMALL, api_name="/inpaint")
+    leave([client])
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
@@ -330,16 +282,17 @@ def test_sizes_through_the_api(served, tmp_path):
         return client.predict(editor_value(path, save_mask(tmp_path / "m.png", hole)), **SMALL, api_name="/inpaint")
 
     # 1 x 1: there is no hole that leaves something to match
-    assert "whole image is painted" in user_error(lambda: send((1, 1), np.ones((1, 1), bool)))
-    assert "Nothing is painted" in user_error(lambda: send((1, 1), np.zeros((1, 1), bool)))
-    # extreme aspect ratios and large images are scaled to at most app.MAX_SIDE, and say so
+    assert "covers the whole image" in user_error(lambda: send((1, 1), np.ones((1, 1), bool)))
+    assert "the mask is empty" in user_error(lambda: send((1, 1), np.zeros((1, 1), bool)))
+    # extreme aspect ratios and large images are searched at most Settings.max_side on the long side, say
+    # so, and come back at their own size
     for size, shown in (((3000, 500), (1024, 171)), ((2000, 2), (1024, 1)), ((3, 1500), (2, 1024))):
         hole = np.zeros((size[1], size[0]), bool)
         y, x = size[1] // 3, size[0] // 3
         hole[y: y + max(1, size[1] // 4), x: x + max(1, size[0] // 4)] = True
         result, _g, _r, status = send(size, hole)
-        assert Image.open(result).size == shown
-        assert f"scaled down to {shown[0]}×{shown[1]}" in status
+        assert Image.open(result).size == size
+        assert f"ran at {shown[0]}×{shown[1]}" in status
     # 10000 x 10000 is over the pixel limit
     big = bomb_png(tmp_path / "big.png", 10000, 10000)
     text = user_error(lambda: client.predict(editor_value(big, save_mask(tmp_path / "m.png", box((8, 8)))),
@@ -348,9 +301,9 @@ def test_sizes_through_the_api(served, tmp_path):
 
 
 @pytest.mark.parametrize("case,message", [
-    ("all-black", "Nothing is painted"),
-    ("all-white", "whole image is painted"),
-    ("no-mask", "Nothing is painted"),
+    ("all-black", "the mask is empty"),
+    ("all-white", "the mask covers the whole image"),
+    ("no-mask", "the mask is empty"),
 ])
 def test_bad_masks_through_the_api(served, tmp_path, case, message):
     image = upload(tmp_path, "in.png", photo(40, 30))
@@ -383,9 +336,9 @@ def test_same_image_mask_and_seed_give_the_same_result(served, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,message", [  # gradio's sliders check their bounds first, in their words
-    (dict(iterations=app.MAX_ITERATIONS + 1), f"greater than maximum value {app.MAX_ITERATIONS}"),
+    (dict(iterations=Limits().iterations + 1), f"greater than maximum value {Limits().iterations}"),
     (dict(iterations=0), "less than minimum value 1"),
-    (dict(restarts=app.MAX_RESTARTS + 1), f"greater than maximum value {app.MAX_RESTARTS}"),
+    (dict(restarts=Limits().restarts + 1), f"greater than maximum value {Limits().restarts}"),
     (dict(lam=-1), "less than minimum value 0"),
 ])
 def test_caps_cannot_be_exceeded_through_the_api(served, tmp_path, kwargs, message):
@@ -396,32 +349,29 @@ def test_caps_cannot_be_exceeded_through_the_api(served, tmp_path, kwargs, messa
                                                         api_name="/inpaint"))
 
 
-def test_every_request_has_a_time_limit(served, tmp_path, monkeypatch):
-    assert 0 < app.TIME_LIMIT <= 600
+def test_every_request_has_a_time_limit(served, serve, tiny_checkpoints, tmp_path):
+    assert 0 < Limits.from_env().seconds <= 600
     params = Client(served.url, verbose=False).view_api(print_info=False, return_format="dict")
     names = {p["parameter_name"] for p in params["named_endpoints"]["/inpaint"]["parameters"]}
     assert not any("time" in n for n in names)  # not something a client can set
-    monkeypatch.setattr(app, "TIME_LIMIT", 0.0)
+    strict = serve(tiny_checkpoints, limits=Limits(seconds=0.001))
     image = upload(tmp_path, "in.png", photo(40, 30))
     mask = save_mask(tmp_path / "m.png", box((40, 30)))
-    client = served.client()
-    result, _g, _r, status = client.predict(editor_value(image, mask), iterations=app.MAX_ITERATIONS, restarts=2,
-                                            api_name="/inpaint")
-    assert "Done in" in status and " 1 iterations" in status and "time limit of 0 s" in status, status
+    result, _g, _r, status = strict.client().predict(editor_value(image, mask), iterations=Limits().iterations,
+                                                     restarts=2, api_name="/inpaint")
+    assert "Done in" in status and " 1 iterations" in status and "time limit of 0.001 s" in status, status
     assert Image.open(result).size == (40, 30)
 
 
-def test_the_limits_come_from_the_environment(monkeypatch):
-    monkeypatch.setenv("INPAINT_TIME_LIMIT", "7.5")
-    monkeypatch.setenv("INPAINT_HUB_WAIT", "3")
+def test_the_upload_limit_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("INPAINT_MAX_FILE_SIZE", "2mb")
     try:
-        importlib.reload(app)  # they are read when the app starts
-        assert (app.TIME_LIMIT, app.HUB_WAIT, app.MAX_FILE_SIZE) == (7.5, 3.0, "2mb")
+        importlib.reload(layout)  # read when the app starts
+        assert layout.MAX_FILE_SIZE == "2mb"
     finally:
         monkeypatch.undo()
-        importlib.reload(app)
-    assert app.TIME_LIMIT == float(os.environ.get("INPAINT_TIME_LIMIT", "120"))
+        importlib.reload(layout)
+    assert layout.MAX_FILE_SIZE == os.environ.get("INPAINT_MAX_FILE_SIZE", "25mb")
 
 
 # --- gradio's cache (temporary files) -----------------------------------------------------------
@@ -430,25 +380,22 @@ def files_in(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()]
 
 
-def test_temporary_files_are_deleted(tiny_checkpoints, tmp_path, monkeypatch):
-    frequency, age = app.DELETE_CACHE
+def test_temporary_files_are_deleted(serve, tiny_checkpoints, tmp_path, monkeypatch):
+    frequency, age = layout.DELETE_CACHE
     assert 0 < frequency <= age <= 24 * 3600
-    monkeypatch.setattr(app, "DELETE_CACHE", (1, 1))
-    s = serve(tiny_checkpoints, tmp_path, monkeypatch)
-    try:
-        client = s.client()
-        image = upload(tmp_path, "in.png", photo(40, 30))
-        mask = save_mask(tmp_path / "m.png", box((40, 30)))
-        for seed in range(3):
-            client.predict(editor_value(image, mask), seed=seed, **SMALL, api_name="/inpaint")
-        made = files_in(s.cache)
-        assert made, "the uploads and results are in gradio's cache"
-        deadline = time.monotonic() + 15
-        while files_in(s.cache) and time.monotonic() < deadline:
-            time.sleep(0.25)
-        assert files_in(s.cache) == [], f"{len(files_in(s.cache))} of {len(made)} files are still there"
-    finally:
-        s.demo.close()
+    monkeypatch.setattr(layout, "DELETE_CACHE", (1, 1))
+    s = serve(tiny_checkpoints)
+    client = s.client()
+    image = upload(tmp_path, "in.png", photo(40, 30))
+    mask = save_mask(tmp_path / "m.png", box((40, 30)))
+    for seed in range(3):
+        client.predict(editor_value(image, mask), seed=seed, **SMALL, api_name="/inpaint")
+    made = files_in(s.cache)
+    assert made, "the uploads and results are in gradio's cache"
+    deadline = time.monotonic() + 15
+    while files_in(s.cache) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert files_in(s.cache) == [], f"{len(files_in(s.cache))} of {len(made)} files are still there"
 
 
 # --- Hub faults: the bundled models keep serving ----------------------------------------------
@@ -504,12 +451,13 @@ HUB_FAULTS = {
 @pytest.mark.parametrize("fault", list(HUB_FAULTS))
 def test_a_failing_hub_repo_leaves_the_bundled_models_serving(tiny_checkpoints, fake_hub, fault):
     spoil(fake_hub, Path(tiny_checkpoints["tiny-rgb"]), fault)
-    run = app.make_inpaint(tiny_checkpoints)
+    calls = Callbacks(Service(tiny_checkpoints))
+    run = calls.inpaint
     with pytest.raises(gr.Error) as info:
         fill(run, REPO)
     assert REPO in info.value.message and HUB_FAULTS[fault] in info.value.message, info.value.message
     assert info.value.title == "Model not available"
-    summary, _card, _samples = app.make_about(tiny_checkpoints)("tiny-rgb", REPO)  # the Hub box's own check
+    summary, _card, _samples = calls.about("tiny-rgb", REPO)  # the Hub box's own check
     assert summary.startswith("⚠️") and REPO in summary
     assert_bundled_still_serves(run)
 
@@ -517,7 +465,7 @@ def test_a_failing_hub_repo_leaves_the_bundled_models_serving(tiny_checkpoints, 
 @pytest.mark.parametrize("fault", ["500", "refused", "timeout", "offline"])
 def test_a_cached_hub_model_is_used_when_the_network_fails(tiny_checkpoints, fake_hub, fault):
     fake_hub.add_repo(REPO, tiny_checkpoints["tiny-rgb"])
-    run = app.make_inpaint(tiny_checkpoints)
+    run = Callbacks(Service(tiny_checkpoints)).inpaint
     assert REPO in fill(run, REPO)[3]  # downloaded once, into the HF cache
     clear_cache()  # as after a restart of the app
     if fault == "timeout":
@@ -533,74 +481,27 @@ def test_a_cached_hub_model_is_used_when_the_network_fails(tiny_checkpoints, fak
     assert result.size == (40, 30) and f"Model {REPO}" in status
 
 
-def test_a_hub_that_does_not_answer_does_not_hold_the_queue(tiny_checkpoints, fake_hub, monkeypatch):
-    fake_hub.add_repo(REPO, tiny_checkpoints["tiny-rgb"])
-    fake_hub.fail(REPO, "timeout", delay=2)  # holds each answer 2 s, then hangs up
-    monkeypatch.setattr(app, "HUB_WAIT", 0.5)
-    run = app.make_inpaint(tiny_checkpoints)
-    started = time.monotonic()
-    with pytest.raises(gr.Error) as info:
-        fill(run, REPO)
-    waited = time.monotonic() - started
-    assert REPO in info.value.message and "still downloading" in info.value.message
-    assert waited < 1.5  # the request gave up (the download goes on in the background)
-    assert_bundled_still_serves(run)  # the next user's bundled model is not held up
-    fake_hub.heal(REPO)
-    deadline = time.monotonic() + 30
-    while REPO in app._loads and time.monotonic() < deadline:  # let the background download end
-        time.sleep(0.05)
-    assert REPO not in app._loads
-    result, _g, _r, status = fill(run, REPO)  # now it loads (from the background download, or afresh)
-    assert f"Model {REPO}" in status
-
-
-def test_too_many_hub_downloads_at_once_are_refused(tiny_checkpoints, fake_hub, monkeypatch):
-    blocked = threading.Event()
-    monkeypatch.setattr(app, "MAX_HUB_LOADS", 1)
-    monkeypatch.setattr(app, "HUB_WAIT", 0.2)
-    real = inpaint.load_model
-
-    def slow(source, **kwargs):
-        if source.startswith("user/"):
-            blocked.wait(10)
-        return real(source, **kwargs)
-
-    monkeypatch.setattr(inpaint, "load_model", slow)
-    fake_hub.add_repo(REPO, tiny_checkpoints["tiny-rgb"])
-    try:
-        with pytest.raises(inpaint.ModelLoadError, match="still downloading"):
-            app.load_model(REPO)
-        with pytest.raises(inpaint.ModelLoadError, match="already under way"):
-            app.load_model("user/other")
-    finally:
-        blocked.set()
-    deadline = time.monotonic() + 10
-    while app._loads and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert app.load_model(REPO).resolution == 16
-
-
 # --- a measurement, not a test: how many users one CPU machine serves --------------------------
 
 @pytest.mark.skipif(not os.environ.get("INPAINT_MEASURE"), reason="a measurement that takes minutes: "
                     "INPAINT_MEASURE=1 pytest tests/test_load.py -k capacity -s")
-def test_capacity_at_default_settings(tmp_path, monkeypatch):
+def test_capacity_at_default_settings(serve, tmp_path):
     """INPAINT_MEASURE_USERS (default 8) users send one example each at the same moment to the app on
     the bundled models at the default settings; prints what each waited and the throughput."""
     import json
 
     n = int(os.environ.get("INPAINT_MEASURE_USERS", "8"))
-    models = app.bundled_models()
+    models = layout.bundled_models()
     assert models, "needs the bundled checkpoints"
-    examples = json.loads((app.EXAMPLES / "examples.json").read_text())
-    s = serve(models, tmp_path, monkeypatch)
+    examples = json.loads((layout.EXAMPLES / "examples.json").read_text())
+    s = serve(models)
     clients = users(s, n)
     try:
         for name in models:
             group = [e for e in examples if e["model"] == name]
             paths = []
             for i, e in enumerate(group):
-                image = Image.open(app.EXAMPLES / e["image"]).convert("RGB")
+                image = Image.open(layout.EXAMPLES / e["image"]).convert("RGB")
                 paths.append((upload(tmp_path, f"{name}-{i}.png", image),
                                save_mask(tmp_path / f"{name}-{i}-mask.png", inpaint.preset(e["hole"], image.size))))
             clients[0].predict(editor_value(*paths[0]), model=name, api_name="/inpaint")  # warm up

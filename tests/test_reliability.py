@@ -21,38 +21,14 @@ from hypothesis import strategies as st
 from PIL import Image, ImageOps
 from scipy import ndimage
 
-import inpaint
 from inpaint import InpaintError, Settings, complete
 from inpaint.__main__ import main
 from inpaint.imageio import MAX_PIXELS, normalize, read_image
-from pictures import photo
+from pictures import box, photo, save_mask
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = Settings(iterations=8, restarts=2, init_pool=1, candidates=1, patience=0)
 CLI_FAST = ["--iterations", "5", "--restarts", "2"]
-
-
-@pytest.fixture(scope="module")
-def rgb(tiny_checkpoints):
-    return inpaint.load_model(tiny_checkpoints["tiny-rgb"])
-
-
-@pytest.fixture(scope="module")
-def grey(tiny_checkpoints):
-    return inpaint.load_model(tiny_checkpoints["tiny-grey"])
-
-
-def box(size: tuple[int, int], x0=0.2, y0=0.1, x1=0.5, y1=0.6) -> np.ndarray:
-    """A rectangular hole (bool H x W) off the centre, so that a rotation or flip moves it."""
-    w, h = size
-    hole = np.zeros((h, w), bool)
-    hole[int(y0 * h): max(int(y1 * h), int(y0 * h) + 1), int(x0 * w): max(int(x1 * w), int(x0 * w) + 1)] = True
-    return hole
-
-
-def save_mask(path: Path, hole: np.ndarray) -> Path:
-    Image.fromarray(np.where(hole, 255, 0).astype(np.uint8), "L").save(path)
-    return path
 
 
 def bomb_png(path: Path, width: int, height: int) -> Path:
@@ -338,7 +314,7 @@ def test_the_engine_caps_work_per_call(rgb, field, value):
 
 def test_time_limit_returns_the_best_so_far(rgb):
     img = photo(20, 20)
-    result = complete(rgb, img, box(img.size), FAST, iterations=100_000, time_limit=0.0)
+    result = complete(rgb, img, box(img.size), FAST, iterations=100_000, time_limit=1e-9)
     assert result.stopped_early and result.iterations == 1
     assert result.image.size == img.size
 

@@ -1,0 +1,249 @@
+"""The engine service without a web framework: named models, loading with a time cap and download
+slots, stop signals, request limits, and the stream of progress reports."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import pytest
+
+import inpaint
+import inpaint.hub as hub
+from inpaint import InpaintError, ModelLoadError, Progress, Settings, methods
+from inpaint.service import Finished, Limits, Service
+from pictures import box, photo
+
+REPO = "user/tiny"
+FAST = Settings(iterations=10, restarts=2)
+
+
+def finish(reports) -> tuple[list[Progress], Finished]:
+    """Iterate a run to its end: (progress reports, the Finished)."""
+    reports = list(reports)
+    assert isinstance(reports[-1], Finished) and all(isinstance(r, Progress) for r in reports[:-1])
+    return reports[:-1], reports[-1]
+
+
+def wait_for_loads(service: Service, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while service.loading and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not service.loading
+
+
+# --- models -----------------------------------------------------------------------------------
+
+def test_named_models_and_the_first_as_default(tiny_checkpoints):
+    service = Service(tiny_checkpoints)
+    grey = service.load("tiny-grey")
+    assert (grey.name, grey.model.channels, grey.folder.name) == ("tiny-grey", 1, "tiny-grey")
+    assert service.load(None).name == service.load("no such name").name == "tiny-rgb"
+    with pytest.raises(ModelLoadError, match="Hub repo id"):
+        Service({}).load()
+
+
+PATHS = ["/etc", "/etc/passwd", "/nonexistent/x", "../checkpoints"]
+
+
+def test_a_source_from_the_caller_is_a_hub_repo_id_only(tiny_checkpoints):
+    """A path given as hub_repo gets one refusal, whether it exists or not, is a file or a folder."""
+    refusals = set()
+    for path in [*PATHS, tiny_checkpoints["tiny-rgb"]]:
+        with pytest.raises(ModelLoadError) as info:
+            Service(tiny_checkpoints).load("tiny-rgb", path)
+        assert path in str(info.value) and "Hub repo id" in str(info.value)
+        refusals.add(str(info.value).replace(path, "PATH"))
+    assert len(refusals) == 1, refusals
+    # local development may allow folders
+    assert Service({}, allow_local=True).load(None, tiny_checkpoints["tiny-rgb"]).model.resolution == 16
+
+
+def test_models_load_on_the_gpu_when_there_is_one(tiny_checkpoints, monkeypatch):
+    import torch
+
+    asked = []
+    real = hub._load
+
+    def on_cpu(spec, device, token, cache_dir):  # note where it was asked to go; stay on the CPU
+        asked.append(device)
+        return real(spec, torch.device("cpu"), token, cache_dir)
+
+    monkeypatch.setattr(hub, "_load", on_cpu)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    hub.clear_cache()
+    try:
+        Service(tiny_checkpoints).load("tiny-rgb")
+    finally:
+        hub.clear_cache()
+    assert asked == [torch.device("cuda")]
+
+
+def test_a_load_that_takes_too_long_gives_up_and_goes_on_in_the_background(tiny_checkpoints, fake_hub):
+    """A Hub that does not answer must not hold the queue: the request gives up after load_wait,
+    the bundled models still serve, and the download ends in the background."""
+    fake_hub.add_repo(REPO, tiny_checkpoints["tiny-rgb"])
+    fake_hub.fail(REPO, "timeout", delay=2)  # holds each answer 2 s, then hangs up
+    service = Service(tiny_checkpoints, Limits(load_wait=0.5))
+    started = time.monotonic()
+    with pytest.raises(ModelLoadError, match="still downloading") as info:
+        service.load(hub_repo=REPO)
+    assert REPO in str(info.value)
+    assert time.monotonic() - started < 1.5  # the request gave up (the download goes on in the background)
+    bundled = service.load("tiny-rgb")  # the next user's bundled model is not held up
+    _, done = finish(service.run(bundled.model, photo(40, 30), box((40, 30)), FAST))
+    assert done.completion.image.size == (40, 30)
+    fake_hub.heal(REPO)
+    wait_for_loads(service)
+    assert service.load(hub_repo=REPO).name == REPO  # now it loads (from the background download, or afresh)
+
+
+def test_too_many_hub_downloads_at_once_are_refused(tiny_checkpoints, fake_hub, monkeypatch):
+    blocked = threading.Event()
+    real = hub.load_model
+
+    def slow(source, **kwargs):
+        if source.startswith("user/"):
+            blocked.wait(10)
+        return real(source, **kwargs)
+
+    monkeypatch.setattr(hub, "load_model", slow)
+    fake_hub.add_repo(REPO, tiny_checkpoints["tiny-rgb"])
+    service = Service(tiny_checkpoints, Limits(downloads=1, load_wait=0.2))
+    try:
+        with pytest.raises(ModelLoadError, match="still downloading"):
+            service.load_source(REPO)
+        with pytest.raises(ModelLoadError, match="already under way"):
+            service.load_source("user/other")
+    finally:
+        blocked.set()
+    wait_for_loads(service, 10)
+    assert service.load_source(REPO).resolution == 16
+
+
+def test_bundled_and_cached_models_never_wait_for_a_hub_download_slot(tiny_checkpoints, fake_hub):
+    service = Service(tiny_checkpoints)
+    cached = "user/cached"
+    fake_hub.add_repo(cached, tiny_checkpoints["tiny-rgb"])
+    service.load_source(cached)  # now in the HF cache
+    inpaint.hub.clear_cache()  # as after a restart
+    slow = [f"user/slow-{i}" for i in range(service.limits.downloads)]
+    try:
+        for repo in slow:  # every download slot taken by a Hub that does not answer yet
+            fake_hub.add_repo(repo, tiny_checkpoints["tiny-grey"])
+            fake_hub.fail(repo, "slow")
+            with pytest.raises(ModelLoadError, match="still downloading"):
+                service.load_source(repo, wait=0.05)
+        with pytest.raises(ModelLoadError, match="already under way"):
+            service.load_source("user/one-more", wait=0.05)
+        started = time.monotonic()
+        assert service.load("tiny-grey").model.channels == 1
+        assert service.load_source(cached, wait=5).resolution == 16
+        assert time.monotonic() - started < 5
+    finally:
+        for repo in slow:
+            fake_hub.heal(repo)
+        wait_for_loads(service)
+    assert service.load_source(slow[0]).channels == 1
+
+
+# --- completions ---------------------------------------------------------------------------------
+
+def test_a_run_streams_progress_and_ends_with_the_completion(rgb):
+    image, hole = photo(40, 30), box((40, 30))
+    progress, done = finish(Service().run(rgb, image, hole, Settings(iterations=20, restarts=2, patience=0)))
+    assert progress and progress[-1].iteration <= 20
+    assert done.completion.image.size == image.size and done.completion.iterations == 20
+    assert done.stopped is None
+    assert done.settings.time_limit == Limits().seconds  # every run has the service's time limit
+
+
+def test_stop_ends_that_callers_run_with_the_best_so_far(rgb):
+    service = Service()
+    image = photo(40, 30)
+    reports = service.run(rgb, image, box(image.size), Settings(iterations=2000, restarts=2), caller="session-1")
+    assert isinstance(next(reports), Progress)
+    assert service.running("session-1")
+    service.stop("session-2")  # another caller's stop does nothing to this one
+    service.stop(None)
+    service.stop("session-1")
+    _, done = finish(reports)
+    assert done.stopped == "caller" and done.completion.iterations < 2000
+    assert done.completion.image.size == image.size
+    assert not service.running("session-1")  # the signal is forgotten afterwards
+
+
+def test_a_reader_that_goes_away_stops_the_search(rgb):
+    service = Service()
+    reports = service.run(rgb, photo(40, 30), box((40, 30)), Settings(iterations=2000, restarts=2, patience=0),
+                          caller="gone")
+    next(reports)
+    started = time.monotonic()
+    reports.close()  # the worker is told to stop and waited for
+    assert time.monotonic() - started < 10
+    assert not service.running("gone")
+
+
+def test_the_method_comes_from_the_registry(rgb, monkeypatch):
+    seen = []
+    default = methods.get()
+
+    def spy(model, image, hole, settings, on_progress=None):
+        seen.append(settings)
+        return default.run(model, image, hole, settings, on_progress=on_progress)
+
+    monkeypatch.setitem(methods.METHODS, "spy", dataclasses.replace(default, name="spy", run=spy))
+    _, done = finish(Service().run(rgb, photo(40, 30), box((40, 30)), FAST, method="spy"))
+    assert len(seen) == 1 and done.completion.image.size == (40, 30)
+    with pytest.raises(InpaintError, match="unknown method 'nope'"):
+        finish(Service().run(rgb, photo(40, 30), box((40, 30)), FAST, method="nope"))
+
+
+def test_engine_errors_come_out_of_the_stream(rgb):
+    with pytest.raises(InpaintError, match="mask is empty"):
+        finish(Service().run(rgb, photo(40, 30), box((40, 30)) & False, FAST))
+
+
+# --- limits --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(iterations=2001), "iterations must be between 1 and 2000, got 2001"),
+    (dict(restarts=129), "restarts must be between 1 and 128, got 129"),
+])
+def test_a_request_cannot_ask_for_more_than_the_limits(rgb, changes, message):
+    with pytest.raises(InpaintError, match=message):
+        finish(Service(limits=Limits()).run(rgb, photo(40, 30), box((40, 30)), dataclasses.replace(FAST, **changes)))
+
+
+def test_the_time_limit_returns_the_best_so_far(rgb):
+    service = Service(limits=Limits(seconds=0.001))
+    image = photo(40, 30)
+    _, done = finish(service.run(rgb, image, box(image.size), Settings(iterations=2000, restarts=2)))
+    assert done.stopped == "time limit" and done.completion.iterations == 1
+    assert done.completion.image.size == image.size
+    # a request may ask for less time than the limit, never more
+    assert Limits(seconds=5).check(Settings(time_limit=2)).time_limit == 2
+    assert Limits(seconds=5).check(Settings(time_limit=60)).time_limit == 5
+
+
+def test_the_limits_come_from_the_environment(monkeypatch):
+    assert Limits() == Limits(iterations=2000, restarts=128, seconds=120, load_wait=20, downloads=4)
+    monkeypatch.delenv("INPAINT_TIME_LIMIT", raising=False)
+    monkeypatch.delenv("INPAINT_HUB_WAIT", raising=False)
+    assert Limits.from_env() == Limits()
+    monkeypatch.setenv("INPAINT_TIME_LIMIT", "7.5")
+    monkeypatch.setenv("INPAINT_HUB_WAIT", "3")
+    assert (Limits.from_env().seconds, Limits.from_env().load_wait) == (7.5, 3.0)
+    assert Service().limits == Limits.from_env()
+    with pytest.raises(ValueError):
+        Limits(seconds=0)
+
+
+def test_the_service_does_not_import_gradio():
+    import subprocess
+    import sys
+
+    code = "import sys, inpaint.service; print('gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

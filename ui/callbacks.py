@@ -1,0 +1,187 @@
+"""The app's callbacks: widget values in, what the page shows out. The work is the service's
+(`inpaint.service.Service`); these only convert formats and turn the engine's errors into gr.Error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+import inpaint
+from inpaint import methods
+from inpaint.imageio import grid
+from inpaint.service import Finished, Loaded, Service
+
+from .editor import editor_value, from_editor
+
+DEFAULTS = inpaint.Settings()
+VIEW = 256               # small model-resolution images are shown upscaled to this size
+STOPPED = {"caller": " (stopped by you; the best so far)",
+           "converged": " (stopped early: the loss had stopped improving)"}
+
+
+def user_error(message: str, title: str = "Error") -> gr.Error:
+    """A gr.Error for something the user can fix (no traceback in the server log)."""
+    return gr.Error(message, title=title, print_exception=False)
+
+
+def read_editor(value, missing: str = "Upload an image first (or pick one of the examples below the editor).",
+                ) -> tuple[Image.Image, np.ndarray]:
+    """The editor's (image, hole), or a gr.Error when there is no image (saying `missing`) or it
+    can't be read. Whether the hole is usable (painted, not everything) is the engine's to say."""
+    try:
+        image, hole = from_editor(value)
+    except inpaint.InpaintError as err:  # e.g. an image over the pixel limit
+        raise user_error(str(err), title="Image not usable") from None
+    except (OSError, ValueError) as err:  # a file the editor could not decode
+        raise user_error(f"The image could not be read ({err}). Try a PNG or JPEG file.") from None
+    if image is None:
+        raise user_error(missing, title="No image")
+    return image, hole
+
+
+def settings(iterations, restarts, lam, seed, blend, method: str | None = None) -> inpaint.Settings:
+    """Settings from the page's widgets (an emptied number box means its default); the
+    engine's own validation speaks for values out of range."""
+    try:
+        methods.get(method)
+        return inpaint.Settings(iterations=_whole(iterations), restarts=_whole(restarts),
+                                lam=DEFAULTS.lam if lam is None else float(lam),
+                                seed=DEFAULTS.seed if seed is None else _whole(seed), blend=blend)
+    except inpaint.InpaintError as err:
+        raise user_error(str(err)) from None
+
+
+def _whole(x):
+    """A whole number that arrived as a float (sliders, JSON) as an int; anything else as it is."""
+    return int(x) if isinstance(x, float) and x.is_integer() else x
+
+
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None) if request is not None else None
+
+
+def _view(img: Image.Image) -> Image.Image:
+    """A model-resolution image upscaled (pixels kept sharp) so it can be seen."""
+    scale = max(1, VIEW // max(img.size))
+    return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
+def describe(loaded: Loaded) -> str:
+    net = loaded.model
+    kind = "greyscale" if net.channels == 1 else "colour"
+    return (f"**{loaded.name}**: {net.resolution}×{net.resolution} {kind} images, trained on **{net.dataset}**. "
+            f"It can only fill holes with {net.dataset} content.")
+
+
+def card(folder: Path | None) -> str:
+    """The model card without its YAML header and its local images (shown beside it)."""
+    path = folder / "README.md" if folder is not None else None
+    if path is None or not path.is_file():
+        return "*This model has no model card.*"
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        text = text[end + 4:] if end != -1 else text
+    lines = [line for line in text.splitlines() if not (line.startswith("![") and "](" in line and "://" not in line)]
+    lines = ["##" + line if line.startswith("#") else line for line in lines]  # under the page's own headings
+    return "\n".join(lines).strip()
+
+
+class Callbacks:
+    """The page's callbacks over one service."""
+
+    def __init__(self, service: Service):
+        self.service = service
+
+    def load(self, model: str | None, hub_repo: str | None) -> Loaded:
+        try:
+            return self.service.load(model, hub_repo)
+        except inpaint.ModelLoadError as err:
+            raise user_error(str(err), title="Model not available") from None
+
+    def inpaint(self, editor, model: str | None = None, hub_repo: str = "", iterations: int = DEFAULTS.iterations,
+                restarts: int = DEFAULTS.restarts, lam: float = DEFAULTS.lam, seed: int = DEFAULTS.seed,
+                blend: str = DEFAULTS.blend, method: str = methods.DEFAULT, request: gr.Request = None,
+                progress=gr.Progress()):
+        """Fill the painted hole of the editor's image.
+
+        Returns (result image at the input's size, ranked candidates, raw G(z) of the best
+        (upscaled), status text). While it runs it yields previews at the model's resolution.
+        """
+        image, hole = read_editor(editor)
+        wanted = settings(iterations, restarts, lam, seed, blend, method)
+        loaded = self.load(model, hub_repo)
+        progress(0, desc="Searching the latent space")
+        done: Finished | None = None
+        try:
+            with contextlib.closing(self.service.run(loaded.model, image, hole, wanted, method=method,
+                                                     caller=_session(request))) as reports:
+                for report in reports:
+                    if isinstance(report, Finished):
+                        done = report
+                        break
+                    progress((report.iteration, report.total), desc="Searching the latent space")
+                    # None, not gr.skip(), for the candidates and G(z): gradio 6.31 answers a skip with a
+                    # per-session copy of the component, and the files that copy writes later are never
+                    # deleted by delete_cache (the old ones are hidden by the progress overlay anyway)
+                    yield (_view(report.preview()), None, None,
+                           f"Searching… iteration {report.iteration} of at most {report.total}, "
+                           f"best loss {report.loss:.4f}")
+        except inpaint.InpaintError as err:
+            raise user_error(str(err)) from None
+        c, s = done.completion, done.settings
+        how = STOPPED.get(done.stopped, "")
+        if done.stopped == "time limit":
+            how = f" (stopped at the time limit of {s.time_limit:g} s; the best so far)"
+        net = loaded.model
+        status = (f"Done in {c.seconds:.1f} s: {c.iterations} iterations{how}, {s.restarts} restarts, "
+                  f"best loss {c.losses[0]:.4f}. Model {loaded.name} ({net.resolution}×{net.resolution}) on "
+                  f"{c.device}, blend {s.blend}. The hole covered {hole.mean():.0%} of the image.")
+        status = " ".join([status, *c.notes])
+        gallery = [(img, f"#{i + 1} · loss {loss:.4f}") for i, (img, loss) in enumerate(zip(c.candidates, c.losses))]
+        yield c.image, gallery, _view(c.raw), status
+
+    def stop(self, request: gr.Request = None) -> None:
+        """Ask this session's running completion to stop; it returns the best fill found so far."""
+        self.service.stop(_session(request))
+
+    def generate(self, model: str | None = None, hub_repo: str = "", seed: int = 0, count: int = 36):
+        """A grid of `count` random samples G(z), z drawn with `seed`."""
+        seed = settings(DEFAULTS.iterations, DEFAULTS.restarts, None, seed, DEFAULTS.blend).seed
+        loaded = self.load(model, hub_repo)
+        count = int(min(max(int(count), 1), 64))
+        samples = loaded.model.generate(count, seed=seed)
+        scale = max(1, 96 // loaded.model.resolution)
+        return grid(samples, scale=scale), f"{count} samples of {loaded.name}, seed {seed}."
+
+    def about(self, model: str | None = None, hub_repo: str = ""):
+        """(model summary, model card markdown, samples.png or None) for the chosen model."""
+        try:
+            loaded = self.load(model, hub_repo)
+        except gr.Error as err:
+            return f"⚠️ {err.message}", "", None
+        folder = loaded.folder
+        samples = folder / "samples.png" if folder is not None and (folder / "samples.png").is_file() else None
+        return describe(loaded), card(folder), str(samples) if samples else None
+
+
+def take_image(value) -> tuple[Image.Image, None]:
+    """(the editor's image, None to clear the editor), or a gr.Error asking for an image."""
+    return read_editor(value, "Upload an image first (or pick an example), then choose a mask.")[0], None
+
+
+def painter(name: str):
+    """A callback: the held image with preset hole `name` (see inpaint.PRESETS) as the editor's value."""
+    def paint(image: Image.Image) -> dict:
+        return editor_value(image, inpaint.preset(name, image.size))
+    return paint
+
+
+def paint_preset(value, name: str) -> dict:
+    """Draw preset hole `name` over the editor's image, replacing any painting."""
+    return painter(name)(take_image(value)[0])

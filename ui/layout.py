@@ -1,0 +1,257 @@
+"""The page: its components and how their events reach the callbacks (`build_demo`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+import inpaint
+from inpaint import methods
+from inpaint.blend import BLENDS
+from inpaint.complete import MAX_SEED
+from inpaint.service import Limits, Service
+
+from .callbacks import DEFAULTS, Callbacks, painter, take_image
+from .editor import BRUSH, editor_value, guard_uploads, with_hole
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS = ROOT / "checkpoints"
+EXAMPLES = ROOT / "examples"
+BUNDLED = ("fashion-mnist-32", "emoji-64")  # the picker's order
+MAX_FILE_SIZE = os.environ.get("INPAINT_MAX_FILE_SIZE", "25mb")  # per uploaded file (launch's max_file_size)
+# gradio keeps every upload, result and streamed preview in its cache folder (GRADIO_TEMP_DIR): every 10
+# minutes, delete those older than an hour (and all of them when the server stops)
+DELETE_CACHE = (600, 3600)
+QUEUE_SIZE = 32         # requests waiting in line, beyond which new ones get "queue is full"
+PRESET_BUTTONS = (("Centre", "center"), ("Left half", "left"), ("Top half", "top"),
+                  ("Random pixels (80%)", "random"), ("Strokes", "strokes"))
+
+
+def method_text(limits: Limits) -> str:
+    """The About tab's account of the method and its limits."""
+    return f"""
+### How it works
+
+A DCGAN generator G maps a latent vector z to an image of its domain. To fill a hole,
+the app searches for the z whose image best agrees with the pixels you left, and
+pastes that image's content into the hole (Yeh et al., *Semantic Image Inpainting with
+Deep Generative Models*, CVPR 2017). It minimizes
+
+**‖W ⊙ M ⊙ (G(z) − y)‖₁ + λ · (−log D(G(z)))**
+
+where y is your image at the model's resolution, M is 1 on the known pixels and 0 in the
+hole, W weights known pixels near the hole more (the paper's importance weights), and
+the second term (the discriminator D's opinion) pulls G(z) toward what D finds realistic.
+λ is 0 by default: on the bundled models D's term measured no better fills (hole PSNR or
+class kept, λ from 0.003 to 3 on validation images) and skipping D makes each step about 40%
+cheaper; set λ under Advanced to use it (the paper's value is 0.003). Several random
+starts (*restarts*) are optimized side by side with Adam; the best few are shown as
+candidates. The fill is then blended into your image at its full resolution
+(Poisson blending by default).
+
+### Limits
+
+- The model only knows its domain: a Fashion-MNIST model fills holes with bits of
+  garments, an emoji model with bits of emoji faces. Holes in photos of anything else are
+  filled with something from that domain.
+- The model works at its own small resolution (32×32 or 64×64 pixels for the bundled ones): any image is
+  letterboxed (scaled to fit, aspect kept) to the model's square, filled there, and the fill is
+  scaled back up and pasted into the hole. With the Poisson blend (the default) or none, pixels outside the
+  hole are yours, unchanged; the alpha blend feathers the fill a few pixels past the hole's edge.
+- Images larger than {DEFAULTS.max_side} px on the long side are searched and blended at {DEFAULTS.max_side} px;
+  the fill is then scaled up into the hole of your full-size image.
+- The search costs time: defaults are {DEFAULTS.iterations} iterations × {DEFAULTS.restarts} restarts
+  (it stops early when the loss stops improving); requests are capped at {limits.iterations} iterations,
+  {limits.restarts} restarts and {limits.seconds:.0f} seconds of search (then the best fill so far is returned).
+"""
+
+
+def bundled_models() -> dict[str, str]:
+    """name -> folder of the bundled checkpoints that exist (a folder still training is left out)."""
+    return {name: str(CHECKPOINTS / name) for name in BUNDLED
+            if all((CHECKPOINTS / name / file).is_file() for file in ("config.json", "model.safetensors"))}
+
+
+def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None = None, *,
+               limits: Limits | None = None) -> gr.Blocks:
+    """The app. models: name -> checkpoint folder or Hub repo id (default: the bundled checkpoints
+    that exist). examples: [{"model", "image" (path), "hole" (preset name), "caption"}] (default:
+    examples/examples.json, for the models present). limits: what one request may ask for
+    (default: `Limits.from_env()`). INPAINT_ALLOW_LOCAL_MODELS=1 lets the Hub box load local
+    folders too (for local development); otherwise it takes Hub repo ids only."""
+    models = dict(bundled_models() if models is None else models)
+    examples = _read_examples(models) if examples is None else [e for e in examples if e["model"] in models]
+    service = Service(models, limits, allow_local=os.environ.get("INPAINT_ALLOW_LOCAL_MODELS") == "1")
+    calls = Callbacks(service)
+    first = next(iter(models), None)
+
+    with gr.Blocks(title="GAN inpainting", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
+        gr.Markdown(
+            "# Fill a hole with a GAN\n"
+            "Paint over part of an image (or click a mask button), then press **Fill the hole**: a small "
+            "DCGAN searches its latent space for an image that matches the rest of yours and fills the hole "
+            "with it (Yeh et al., CVPR 2017). Each model knows only its own kind of image — start with an example."
+        )
+        with gr.Row(equal_height=True):
+            model = gr.Dropdown(choices=list(models), value=first, label="Model (bundled)", scale=1,
+                                info="Pick the model that knows your kind of image.")
+            hub = gr.Textbox(value="", label="…or a Hugging Face Hub model", scale=1,
+                             placeholder="user/name or user/name@revision",
+                             info="Press Enter to load; leave empty to use the bundled model.")
+            # hidden while there is one method; its value still reaches /inpaint
+            method = gr.Dropdown(choices=[(methods.get(n).label, n) for n in methods.names()], value=methods.DEFAULT,
+                                 label="Method", scale=1, visible=len(methods.names()) > 1, elem_id="method")
+        model_info = gr.Markdown()
+
+        with gr.Tabs():
+            with gr.Tab("Inpaint"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        editor = gr.ImageEditor(
+                            label="Your image: paint the hole to fill (red)", type="pil", image_mode="RGBA",
+                            format="png", sources=("upload", "clipboard"), layers=False, transforms=(),
+                            brush=gr.Brush(default_size=16, colors=[BRUSH], default_color=BRUSH, color_mode="fixed"),
+                            eraser=gr.Eraser(default_size=16), canvas_size=(16, 16), height=420,
+                            placeholder="Drop an image here, or pick an example below",
+                            elem_id="editor",
+                        )
+                        guard_uploads(editor)
+                        gr.Markdown("Or paint a preset hole (replaces what is painted):")
+                        with gr.Row():
+                            preset_buttons = [(gr.Button(label, size="sm", min_width=80), name)
+                                              for label, name in PRESET_BUTTONS]
+                        with gr.Row():
+                            run_button = gr.Button("Fill the hole", variant="primary", scale=3, elem_id="run")
+                            stop_button = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
+                        _examples(examples, models, editor, model, hub)
+                        with gr.Accordion("Advanced", open=False):
+                            iterations = gr.Slider(
+                                1, service.limits.iterations, value=DEFAULTS.iterations, step=1, elem_id="iterations",
+                                label="Iterations (at most; stops early when the loss stops improving)")
+                            restarts = gr.Slider(1, service.limits.restarts, value=DEFAULTS.restarts, step=1,
+                                                 label="Restarts (random starts searched side by side)",
+                                                 elem_id="restarts")
+                            lam = gr.Number(value=DEFAULTS.lam, minimum=0,
+                                            label="λ (weight of the realism term −log D(G(z)))")
+                            seed = gr.Number(value=DEFAULTS.seed, precision=0, minimum=0, maximum=MAX_SEED,
+                                             label="Seed")
+                            blend = gr.Radio(list(BLENDS), value=DEFAULTS.blend,
+                                             label="Blend the fill in with")
+                    with gr.Column(scale=1):
+                        result = gr.Image(label="Result (your image's size)", type="pil", format="png",
+                                          interactive=False, height=380, elem_id="result")
+                        status = gr.Markdown("Result, candidates and G(z) appear here.", label="Status", elem_id="status")
+                        candidates = gr.Gallery(label="Candidates, best first (click to enlarge)", format="png",
+                                                columns=4, height=220, interactive=False, elem_id="candidates")
+                        raw = gr.Image(label="Raw G(z) of the best candidate (the model's resolution)",
+                                       type="pil", format="png", interactive=False, height=220, elem_id="raw")
+            with gr.Tab("Generate"):
+                gr.Markdown("Random samples G(z) from the chosen model: what it has learned its domain looks like.")
+                with gr.Row():
+                    gen_seed = gr.Number(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed")
+                    gen_count = gr.Slider(1, 64, value=36, step=1, label="How many")
+                    gen_button = gr.Button("Generate", variant="primary")
+                gen_image = gr.Image(label="Samples", type="pil", format="png", interactive=False)
+                gen_status = gr.Markdown(label="Status")
+
+            with gr.Tab("About"):
+                gr.Markdown(method_text(service.limits))
+                gr.Markdown("### The chosen model")
+                about_summary = gr.Markdown()
+                with gr.Row():
+                    about_card = gr.Markdown()
+                    about_samples = gr.Image(label="Samples (from the model card)", interactive=False,
+                                             type="filepath", height=360)
+
+        # --- events
+        inputs = [editor, model, hub, iterations, restarts, lam, seed, blend, method]
+        outputs = [result, candidates, raw, status]
+        run_button.click(calls.inpaint, inputs, outputs, api_name="inpaint", show_progress_on=[candidates, raw],
+                         concurrency_id="completion")
+        stop_button.click(calls.stop, None, None, queue=False, api_visibility="private")
+        held = gr.State()  # the editor's image while the editor is cleared and set again
+        for button, name in preset_buttons:
+            # (see _set_editor: clear the editor, then set it)
+            button.click(take_image, editor, [held, editor], queue=False, api_visibility="private",
+                         show_progress="hidden").then(painter(name), held, editor, queue=False,
+                                                      api_visibility="private", show_progress="hidden")
+        gen_button.click(calls.generate, [model, hub, gen_seed, gen_count], [gen_image, gen_status],
+                         api_name="generate", concurrency_id="completion")
+
+        def describe(choice, hub_repo):
+            summary, card, samples = calls.about(choice, hub_repo)
+            if summary.startswith("⚠️"):
+                gr.Warning(summary.removeprefix("⚠️ "), title="Model not available")
+            return summary, summary, card, samples
+
+        about_outputs = [model_info, about_summary, about_card, about_samples]
+        model.change(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
+        hub.submit(describe, [model, hub], about_outputs, api_visibility="private")
+        demo.load(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
+    # two CPU cores: one completion at a time, up to QUEUE_SIZE waiting in line (then "queue is full")
+    demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+    return demo
+
+
+def _read_examples(models: dict[str, str]) -> list[dict]:
+    path = EXAMPLES / "examples.json"
+    if not path.is_file():
+        return []
+    entries = json.loads(path.read_text())
+    return [dict(e, image=str(EXAMPLES / e["image"])) for e in entries
+            if e["model"] in models and (EXAMPLES / e["image"]).is_file()]
+
+
+def _examples(examples: list[dict], models: dict[str, str], editor, model, hub) -> None:
+    """One gallery of examples per model. Picking one loads the image with its hole painted
+    and switches to the model that knows its domain.
+
+    The gallery fills hidden components (the thumbnail shows the image with its hole in red);
+    the editor is then cleared and set in two further steps, see `_set_editor`.
+    """
+    thumb = gr.Image(visible=False, type="pil", format="png")
+    pick = gr.Textbox(visible=False)
+    chosen = {}  # str(index) -> example entry
+
+    def load(key: str) -> dict:
+        e = chosen[key]
+        image = _open_example(e["image"])
+        return editor_value(image, inpaint.preset(e["hole"], image.size))
+
+    for name in models:
+        group = [e for e in examples if e["model"] == name]
+        if not group:
+            continue
+        rows = []
+        for e in group:
+            image = _open_example(e["image"])
+            key = str(len(chosen))
+            chosen[key] = e
+            rows.append([with_hole(image, inpaint.preset(e["hole"], image.size)), name, "", key])
+        gallery = gr.Examples(rows, inputs=[thumb, model, hub, pick], visible_columns=[0], examples_per_page=12,
+                              label=f"Examples for {name} (held-out test images, hole already painted): "
+                                    "click one, then Fill the hole", api_visibility="private",
+                              elem_id=f"examples-{name}")
+        _set_editor(gallery.load_input_event.then, load, pick, editor)
+
+
+def _open_example(path: str) -> Image.Image:
+    with Image.open(path) as img:
+        img.load()
+        return img
+
+
+def _set_editor(then, fn, inputs, editor) -> None:
+    """Set the editor to fn(inputs) (a value with a hole layer) after clearing it.
+
+    Works around a gradio 6.31 ImageEditor bug: a layer sent from the server is placed by the
+    bounds of everything the canvas held since it was last cleared (at least `canvas_size`),
+    so it lands off-centre over an image smaller than an earlier one. Clearing the editor
+    first (value None) and keeping `canvas_size` tiny makes the bounds the image's own.
+    """
+    then(lambda: None, None, editor, queue=False, api_visibility="private", show_progress="hidden").then(
+        fn, inputs, editor, queue=False, api_visibility="private", show_progress="hidden")
