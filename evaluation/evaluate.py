@@ -1,14 +1,17 @@
-"""Quality on held-out images: this project's completion vs the paper's search vs classical fills.
+"""Quality on held-out images: the engine's methods vs the paper's search vs classical fills.
 
     python -m evaluation --model checkpoints/fashion-mnist-32 --n 100 --out reports/fashion-mnist-32
 
 --split val for every choice (settings, exports, defaults); --split test (the default) only
-for the reported tables. For each mask type and method: PSNR and SSIM inside the hole and
-over the whole image, seconds per image and, for Fashion-MNIST, semantic accuracy (does the
-project's classifier, trained on the train split, still see the true class in the completed
-image?). The paper's search (`Settings.paper()`) runs under the project's blend, as Yeh et
-al. blend their results too, so "project vs paper" compares the searches; the blend's own
-effect is the "project, no blend" row (the project's search, its best fill pasted as it is).
+for the reported tables. The methods (--methods) are the engine's registered ones
+(`inpaint.methods`: "gan-prior", ...), each run as the app and the CLI run it, and the
+evaluation's own rows: "paper" (the gan-prior method at `Settings.paper()`) and the classical
+fills "telea", "navier-stokes" and "mean". For each mask type and method: PSNR and SSIM inside
+the hole and over the whole image, seconds per image and, for Fashion-MNIST, semantic accuracy
+(does the project's classifier, trained on the train split, still see the true class in the
+completed image?). The paper's search runs under the project's blend, as Yeh et al. blend
+their results too, so "gan-prior vs paper" compares the searches; the blend's own effect is
+the "gan-prior, no blend" row (the same search, its best fill pasted as it is).
 Writes results.json, results.md and a figure per mask type (original / masked / each method).
 With --samples N it also reports the Fréchet distance between N generated samples and
 the split's images in the classifier's features (and the samples' class histogram).
@@ -20,7 +23,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +32,8 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from inpaint import blend as blending
-from inpaint.complete import Completion, Settings, complete
+from inpaint import methods as registry
+from inpaint.complete import Completion, Settings
 from inpaint.errors import InpaintError
 from inpaint.hub import load_model
 from inpaint.imageio import grid, to_tensor
@@ -39,10 +43,26 @@ from train.export import update_card
 from .classifier import CLASSIFIERS, SmallCNN, labelled, predict
 from .metrics import frechet_distance, psnr, ssim
 
-METHODS = ("project", "paper", "telea", "navier-stokes", "mean")
-NO_BLEND = "project, no blend"  # the project's search with its fill pasted unblended: the blend's effect
+GAN_PRIOR = "gan-prior"  # the engine's latent search (its name in inpaint.methods)
+PAPER = "paper"  # the gan-prior method at Settings.paper(), under the evaluated settings' blend
+CLASSICAL = ("telea", "navier-stokes", "mean")  # no model: OpenCV's two fills and the known pixels' mean
+NO_BLEND = f"{GAN_PRIOR}, no blend"  # the same search with its fill pasted unblended: the blend's effect
+PAPERS_IMAGES = f"{GAN_PRIOR}, paper's images"  # gan-prior on the images the paper's search ran on
 SPLITS = ("val", "test")
 SEMANTIC_MASKS = ("center", "left", "top", "strokes")  # the issue's average for the target
+
+
+def method_names() -> tuple[str, ...]:
+    """Every --methods value, and the default: the engine's registered methods, then the evaluation's own."""
+    return (*registry.names(), PAPER, *CLASSICAL)
+
+
+def check_methods(methods) -> tuple[str, ...]:
+    """The names as a tuple, or a ValueError naming the ones there are."""
+    unknown = [m for m in methods if m not in method_names()]
+    if unknown:
+        raise ValueError(f"unknown method {', '.join(unknown)}; choose from {', '.join(method_names())}")
+    return tuple(methods)
 
 
 def classical_fill(image: np.ndarray, hole: np.ndarray, method: str) -> np.ndarray:
@@ -73,15 +93,17 @@ def unblended(completion: Completion, image: np.ndarray, hole: np.ndarray) -> np
     return blending.blend(image.reshape(fill.shape[0], fill.shape[1], -1), fill, hole, "none").reshape(image.shape)
 
 
-def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, figure_rows: int = 6,
-             out: Path | None = None, settings: Settings | None = None, split: str = "test",
+def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, ...] | None = None,
+             figure_rows: int = 6, out: Path | None = None, settings: Settings | None = None, split: str = "test",
              paper_overrides: dict | None = None) -> dict:
     """The table for n images of `split` ("val" for choices, "test" for reports) per mask.
 
-    settings: the project's (default `Settings()`). The paper's search is `Settings.paper()`
-    with `paper_overrides` (e.g. fewer iterations for a quick look) under the project's blend."""
+    methods: names from `method_names()` (default: all). settings: the registered methods'
+    (default `Settings()`). The paper's search is `Settings.paper()` with `paper_overrides`
+    (e.g. fewer iterations for a quick look) under the same blend."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    methods = check_methods(methods or method_names())
     dataset = model.config["dataset"]
     images, labels, clf_folder = heldout(dataset, split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
@@ -90,7 +112,7 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, fig
     classifier = SmallCNN.load(clf_folder) if clf_folder is not None else None
     settings = settings or Settings()
     paper = replace(Settings.paper(**(paper_overrides or {})), blend=settings.blend)
-    if "project" in methods and settings.blend != "none":
+    if GAN_PRIOR in methods and settings.blend != "none":
         methods = (*methods, NO_BLEND)
     rows, figures = [], {}
 
@@ -100,7 +122,7 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, fig
     clean = None
     if classifier is not None and labels is not None:
         clean = float((predict(classifier, images)[1] == labels).float().mean())
-    total = len(masks) * sum(n if m != "paper" else min(n, paper_n) for m in methods if m != NO_BLEND)
+    total = len(masks) * sum(n if m != PAPER else min(n, paper_n) for m in methods if m != NO_BLEND)
     bar = tqdm(total=total, unit="img", desc="evaluate", file=sys.stderr)
     for mask_name in masks:
         outputs = {m: [] for m in methods}
@@ -111,18 +133,18 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, fig
             hole = preset(mask_name, (arr.shape[1], arr.shape[0]), seed=i)
             holes.append(hole)
             for method in methods:
-                if method == NO_BLEND or (method == "paper" and i >= paper_n):
+                if method == NO_BLEND or (method == PAPER and i >= paper_n):
                     continue
                 t = time.perf_counter()
-                if method in ("project", "paper"):
-                    s = replace(paper if method == "paper" else settings, seed=i)
-                    done = complete(model, Image.fromarray(arr), hole, s)
-                    filled = np.asarray(done.image)
-                else:
+                if method in CLASSICAL:
                     filled = classical_fill(arr, hole, method)
+                else:  # a registered method, or the paper's settings of the gan-prior one
+                    registered, s = (GAN_PRIOR, paper) if method == PAPER else (method, settings)
+                    done = registry.get(registered).run(model, Image.fromarray(arr), hole, replace(s, seed=i))
+                    filled = np.asarray(done.image)
                 seconds = time.perf_counter() - t
                 found = [(method, filled)]
-                if method == "project" and NO_BLEND in methods:  # the same search: its seconds are the project's
+                if method == GAN_PRIOR and NO_BLEND in methods:  # the same search: its seconds are gan-prior's
                     found.append((NO_BLEND, unblended(done, arr, hole)))
                 for name, result in found:
                     outputs[name].append(result)
@@ -142,7 +164,7 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods=METHODS, fig
                                     {m: outputs[m][:figure_rows] for m in methods})
     bar.close()
     summary = summarize(rows, masks, methods, clean)
-    summary["settings"] = {"project": settings.__dict__, "paper": paper.__dict__}
+    summary["settings"] = {GAN_PRIOR: asdict(settings), PAPER: asdict(paper)}
     summary["n"], summary["paper_n"], summary["dataset"], summary["split"] = n, min(n, paper_n), dataset, split
     if out is not None:
         write_report(out, summary, rows, figures)
@@ -163,20 +185,20 @@ def summarize(rows, masks, methods, clean) -> dict:
             table.setdefault(mask_name, {})[method] = entry
     # the paper's settings run on the first few images only: compare like with like too
     for mask_name in masks:
-        paper = table.get(mask_name, {}).get("paper")
-        if paper is None or "project" not in table[mask_name]:
+        paper = table.get(mask_name, {}).get(PAPER)
+        if paper is None or GAN_PRIOR not in table[mask_name]:
             continue
-        sel = [r for r in rows if r["mask"] == mask_name and r["method"] == "project" and r["index"] < paper["n"]]
+        sel = [r for r in rows if r["mask"] == mask_name and r["method"] == GAN_PRIOR and r["index"] < paper["n"]]
         entry = {k: float(np.mean([r[k] for r in sel])) for k in ("psnr_hole", "psnr", "ssim_hole", "ssim", "seconds")}
         if "semantic" in sel[0]:
             entry["semantic"] = float(np.mean([r["semantic"] for r in sel]))
         entry["n"] = len(sel)
-        table[mask_name]["project, paper's images"] = entry
+        table[mask_name][PAPERS_IMAGES] = entry
     result = {"table": table, "clean_accuracy": clean}
     comparison = paired(rows)
     if comparison is not None:
         result["paper_comparison"] = comparison
-    blend_effect = paired(rows, "project", NO_BLEND)
+    blend_effect = paired(rows, GAN_PRIOR, NO_BLEND)
     if blend_effect is not None:
         result["blend_effect"] = blend_effect
     sem = [m for m in SEMANTIC_MASKS if m in table]
@@ -188,7 +210,7 @@ def summarize(rows, masks, methods, clean) -> dict:
     return result
 
 
-def paired(rows, method: str = "project", reference: str = "paper") -> dict | None:
+def paired(rows, method: str = GAN_PRIOR, reference: str = PAPER) -> dict | None:
     """`method` against `reference` on the images both ran on: the mean difference in hole PSNR
     (with its standard error, over the pairs, and per mask) and how many times less time it took."""
     ref = {(r["mask"], r["index"]): r for r in rows if r["method"] == reference}
@@ -209,11 +231,12 @@ def figure(images, holes, outputs: dict, scale: int = 3) -> Image.Image:
     """Rows of original / masked / each method's fill, labelled at the top."""
     cols = ["original", "masked", *outputs]
     h, w = images.shape[2] * scale, images.shape[3] * scale
-    pad, top = 4, 16
+    labels = ["\n".join(part[: max(4, w // 6)] for part in name.split(", ")) for name in cols]  # 6 px a letter
+    pad, top = 4, 4 + 11 * max(label.count("\n") + 1 for label in labels)
     canvas = Image.new("RGB", (len(cols) * (w + pad) + pad, top + len(images) * (h + pad) + pad), "white")
     draw = ImageDraw.Draw(canvas)
-    for c, name in enumerate(cols):
-        draw.text((pad + c * (w + pad), 2), name[: max(4, w // 6)], fill="black")
+    for c, label in enumerate(labels):
+        draw.multiline_text((pad + c * (w + pad), 2), label, fill="black", spacing=2)
     for r, img in enumerate(images):
         arr = img.permute(1, 2, 0).numpy()
         arr = np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
@@ -310,7 +333,7 @@ def completions_grid(model, n: int = 8, masks=("center", "left", "strokes"), spl
         img = images[idx]
         arr = img.permute(1, 2, 0).numpy().squeeze(-1) if img.shape[0] == 1 else img.permute(1, 2, 0).numpy()
         hole = preset(masks[i % len(masks)], (arr.shape[1], arr.shape[0]), seed=i)
-        done = np.asarray(complete(model, Image.fromarray(arr), hole, seed=i).image)
+        done = np.asarray(registry.get(GAN_PRIOR).run(model, Image.fromarray(arr), hole, Settings(seed=i)).image)
         shown = arr.copy()
         shown[hole] = 127
         for row, a in zip(rows, (arr, shown, done)):
@@ -328,13 +351,18 @@ def main(argv=None) -> int:
     p.add_argument("--paper-n", type=int, default=10,
                    help="images per mask for the paper's settings (about a minute each on 2 CPU cores)")
     p.add_argument("--masks", default="center,left,top,random,strokes")
-    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--methods", default=",".join(method_names()),
+                   help=f"comma-separated, from {', '.join(method_names())} (default: all)")
     p.add_argument("--samples", type=int, default=0, help="also the Fréchet distance of N samples")
     p.add_argument("--update-card", action="store_true", help="write the numbers and completions into the model card")
     p.add_argument("--out", required=True)
     p.add_argument("--rewrite", action="store_true",
                    help="no new completions: summarize the rows saved in OUT/results.json again (after a change to the summary)")
     args = p.parse_args(argv)
+    try:
+        methods = check_methods(args.methods.split(","))
+    except ValueError as err:
+        p.error(str(err))
     command = f"python -m evaluation {' '.join(argv if argv is not None else sys.argv[1:])}"
     if args.rewrite:
         return rewrite(Path(args.out), Path(args.model) if args.update_card else None, command)
@@ -345,7 +373,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    masks, methods = args.masks.split(","), tuple(args.methods.split(","))
+    masks = args.masks.split(",")
     summary = evaluate(model, args.n, masks, args.paper_n, methods, out=out, split=args.split)
     summary["command"] = command
     if args.samples:

@@ -24,20 +24,23 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inpaint.complete import Settings, complete
+from inpaint import methods as registry
+from inpaint.complete import Settings
 from inpaint.errors import InpaintError
 from inpaint.hub import load_model
 from inpaint.imageio import to_tensor
 from inpaint.masks import preset
 
 from .classifier import SmallCNN, predict
-from .evaluate import heldout
+from .evaluate import GAN_PRIOR, heldout
 from .metrics import psnr
 
 
 def sweep(model, field: str, values: list, n: int, masks: list[str], split: str = "val", offset: int = 0,
-          settings: Settings | None = None) -> list[dict]:
-    """Rows {value, mask, index, psnr_hole, d_score, seconds[, semantic]}, one per value, mask and image."""
+          settings: Settings | None = None, method: str = GAN_PRIOR) -> list[dict]:
+    """Rows {value, mask, index, psnr_hole, d_score, seconds[, semantic]}, one per value, mask and image,
+    completed by the registered method `method` (`inpaint.methods`)."""
+    engine = registry.get(method)
     images, labels, clf_folder = heldout(model.config["dataset"], split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[offset: offset + n]
     classifier = SmallCNN.load(clf_folder) if clf_folder is not None and labels is not None else None
@@ -52,7 +55,7 @@ def sweep(model, field: str, values: list, n: int, masks: list[str], split: str 
                 hole = preset(mask_name, (arr.shape[1], arr.shape[0]), seed=i)
                 s = dataclasses.replace(base, **{field: value, "seed": i})
                 started = time.perf_counter()
-                result = complete(model, Image.fromarray(arr), hole, s)
+                result = engine.run(model, Image.fromarray(arr), hole, s)
                 seconds = time.perf_counter() - started
                 with torch.no_grad():
                     d_score = float(torch.sigmoid(model.D(to_tensor(result.raw).to(next(model.parameters()).device))))
@@ -104,6 +107,7 @@ def main(argv=None) -> int:
     p.add_argument("--offset", type=int, default=0, help="skip the first N images of the split's fixed order")
     p.add_argument("--masks", default="center,left,top,strokes")
     p.add_argument("--split", choices=("val", "test"), default="val")
+    p.add_argument("--method", choices=registry.names(), default=GAN_PRIOR, help="a registered completion method")
     p.add_argument("--out", help="also save the rows as JSON here")
     args = p.parse_args(argv)
     kind = type(getattr(Settings(), args.field, None))
@@ -115,7 +119,8 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     values = [kind(v) if kind is int else float(v) for v in args.values.split(",")]
-    rows = sweep(model, args.field, values, args.n, args.masks.split(","), args.split, args.offset)
+    rows = sweep(model, args.field, values, args.n, args.masks.split(","), args.split, args.offset,
+                 method=args.method)
     text = report(rows, args.field)
     command = f"python -m evaluation.sweep {' '.join(argv if argv is not None else sys.argv[1:])}"
     print(f"{command}  ({args.split} split)\n\n{text}")

@@ -86,30 +86,66 @@ def test_tiny_end_to_end_evaluation(tmp_path, monkeypatch):
     project = ev.Settings(iterations=10, restarts=2)
     summary = ev.evaluate(model, n=3, masks=["center", "left"], paper_n=1, out=out, settings=project, split="val",
                           paper_overrides={"iterations": 20, "restarts": 4})
-    assert summary["split"] == "val" and summary["settings"]["project"] == asdict(project)
+    assert summary["split"] == "val" and summary["settings"]["gan-prior"] == asdict(project)
     paper = asdict(ev.Settings.paper(iterations=20, restarts=4))
     assert summary["settings"]["paper"] == {**paper, "blend": "poisson"}  # the paper's search, the project's blend
     table = summary["table"]
     assert set(table) == {"center", "left"}
-    assert set(table["center"]) == set(ev.METHODS) | {"project, paper's images", ev.NO_BLEND}
+    assert set(table["center"]) == {"gan-prior", "paper", "telea", "navier-stokes", "mean",
+                                    "gan-prior, paper's images", "gan-prior, no blend"}
     assert table["center"]["paper"]["n"] == 1 and table["center"]["telea"]["n"] == 3
-    assert table["center"]["project, paper's images"]["n"] == 1 and table["center"][ev.NO_BLEND]["n"] == 3
-    assert 0 <= summary["clean_accuracy"] <= 1 and "semantic" in table["left"]["project"]
+    assert table["center"]["gan-prior, paper's images"]["n"] == 1 and table["center"][ev.NO_BLEND]["n"] == 3
+    assert 0 <= summary["clean_accuracy"] <= 1 and "semantic" in table["left"]["gan-prior"]
     assert summary["paper_comparison"]["n"] == 2 and summary["blend_effect"]["n"] == 6
     saved = json.loads((out / "results.json").read_text())
     assert len(saved["rows"]) == 2 * (3 * 5 + 1)
     rows = {(r["mask"], r["method"], r["index"]): r for r in saved["rows"]}
-    # the unblended row is the project's own search, timed once
-    assert all(rows[m, ev.NO_BLEND, i]["seconds"] == rows[m, "project", i]["seconds"] for m in table for i in range(3))
+    # the unblended row is gan-prior's own search, timed once
+    assert all(rows[m, ev.NO_BLEND, i]["seconds"] == rows[m, "gan-prior", i]["seconds"]
+               for m in table for i in range(3))
     md = (out / "results.md").read_text()
     assert md.startswith("On the val split of fashion-mnist.") and "| center | telea |" in md
-    assert "The blend alone (project vs project, no blend, the same search) on 6 image-mask pairs" in md
+    assert "The blend alone (gan-prior vs gan-prior, no blend, the same search) on 6 image-mask pairs" in md
     assert (out / "figure-center.png").exists()
     quality = ev.sample_quality(model, 100, split="val")
     assert quality["split"] == "val" and quality["reference"] == 5000
     assert quality["frechet"] > quality["frechet_train"] >= 0 and sum(quality["histogram"].values()) == 100
     with pytest.raises(ValueError, match="split"):
         ev.evaluate(model, n=1, masks=["center"], paper_n=0, split="train")
+
+
+def test_every_registered_method_is_a_row_run_through_the_registry(monkeypatch, tmp_path):
+    """A method registered in the engine is a valid --methods value and the default includes it;
+    the evaluation runs it by `inpaint.methods.get(name).run`, with the evaluated settings."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from inpaint import methods as registry
+
+    calls = []
+
+    def flat_grey(model, image, hole, settings, on_progress=None):
+        calls.append((image.size, hole.sum(), settings.seed, settings.iterations))
+        filled = np.asarray(image).copy()
+        filled[hole] = 128
+        return SimpleNamespace(image=Image.fromarray(filled))
+
+    monkeypatch.setitem(registry.METHODS, "flat-grey", registry.Method("flat-grey", "Grey", "Paints grey.", flat_grey))
+    assert ev.method_names() == (*registry.names(), "paper", "telea", "navier-stokes", "mean")
+    assert "flat-grey" in ev.method_names() and "gan-prior" in ev.method_names()
+    images = torch.randint(0, 256, (3, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(ev, "heldout", lambda dataset, split: (images, None, None))
+    model = SimpleNamespace(config={"dataset": "somewhere"})
+    summary = ev.evaluate(model, n=2, masks=["center"], paper_n=0, methods=("flat-grey", "mean"),
+                          settings=ev.Settings(iterations=7), out=tmp_path)
+    table = summary["table"]["center"]
+    assert set(table) == {"flat-grey", "mean"} and table["flat-grey"]["n"] == 2
+    assert sorted(c[2:] for c in calls) == [(0, 7), (1, 7)] and all(c[0] == (16, 16) and c[1] > 0 for c in calls)
+    with pytest.raises(ValueError, match="unknown method project"):
+        ev.evaluate(model, n=1, masks=["center"], paper_n=0, methods=("project",))
+    with pytest.raises(SystemExit):
+        ev.main(["--model", "unused", "--out", str(tmp_path), "--methods", "gan-prior,project"])
 
 
 @pytest.mark.parametrize("name", ["tiny-grey", "tiny-rgb"])
@@ -132,10 +168,10 @@ def test_unblended_is_the_none_blend_of_the_same_search(tiny_checkpoints, name):
 
 
 def test_paired_comparison_by_hand():
-    rows = [{"mask": "center", "method": "project", "index": 0, "psnr_hole": 15.0, "seconds": 1.0},
-            {"mask": "center", "method": "project", "index": 1, "psnr_hole": 12.0, "seconds": 1.0},
+    rows = [{"mask": "center", "method": "gan-prior", "index": 0, "psnr_hole": 15.0, "seconds": 1.0},
+            {"mask": "center", "method": "gan-prior", "index": 1, "psnr_hole": 12.0, "seconds": 1.0},
             {"mask": "center", "method": "paper", "index": 0, "psnr_hole": 14.0, "seconds": 30.0},
-            {"mask": "left", "method": "project", "index": 0, "psnr_hole": 10.0, "seconds": 2.0},
+            {"mask": "left", "method": "gan-prior", "index": 0, "psnr_hole": 10.0, "seconds": 2.0},
             {"mask": "left", "method": "paper", "index": 0, "psnr_hole": 13.0, "seconds": 60.0}]
     c = ev.paired(rows)
     assert c["n"] == 2  # center/1 has no paper run
@@ -143,14 +179,14 @@ def test_paired_comparison_by_hand():
     assert c["standard_error"] == pytest.approx(2.0)  # std of (+1, -3) is 2.83, / sqrt(2)
     assert c["per_mask"] == {"center": pytest.approx(1.0), "left": pytest.approx(-3.0)}
     assert c["times_faster"] == pytest.approx(30.0)
-    assert ev.paired([r for r in rows if r["method"] == "project"]) is None
+    assert ev.paired([r for r in rows if r["method"] == "gan-prior"]) is None
     assert "on the same 2 image-mask pairs: hole PSNR -1.00 dB ± 2.00" in ev.markdown({"table": {}, "paper_comparison": c})
 
 
 def test_rewrite_summarizes_saved_rows_again(tmp_path, capsys):
     SAMPLES = {"n": 10, "reference": 20, "features": "a classifier", "frechet": 1.5, "frechet_train": 0.1}
     rows = [{"mask": "center", "method": m, "index": 0, "psnr_hole": v, "psnr": v, "ssim_hole": 0.5, "ssim": 0.5,
-             "seconds": t} for m, v, t in (("project", 15.0, 1.0), ("paper", 14.0, 40.0), ("telea", 12.0, 0.01))]
+             "seconds": t} for m, v, t in (("gan-prior", 15.0, 1.0), ("paper", 14.0, 40.0), ("telea", 12.0, 0.01))]
     out = tmp_path / "report"
     out.mkdir()
     (out / "results.json").write_text(json.dumps({"summary": {"table": {"center": {}}, "clean_accuracy": None,
