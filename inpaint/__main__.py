@@ -1,4 +1,4 @@
-"""python -m inpaint --model SOURCE --image IMG|DIR (--mask MASK|DIR | --preset NAME) --out OUT|DIR
+"""python -m inpaint --model SOURCE --image IMG|DIR (--mask MASK|DIR | --preset NAME) --out OUT|DIR [--method NAME]
 
 Mask files: white (nonzero) = hole to fill. With --image a folder, every image in it is
 completed (the model is loaded once); --mask is then a folder of masks with the same file
@@ -14,8 +14,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from . import methods
 from .blend import BLENDS
-from .complete import Settings, complete
+from .complete import Settings
 from .errors import InpaintError
 from .imageio import IMAGE_SUFFIXES, read_image
 from .masks import PRESETS, from_image, preset
@@ -33,6 +34,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--mask", help="mask image (white = hole), or a folder of same-named masks")
     g.add_argument("--preset", choices=PRESETS, help="a preset mask instead of --mask")
     p.add_argument("--out", required=True, help="output file, or a folder in batch mode")
+    p.add_argument("--method", choices=methods.names(), default=methods.DEFAULT,
+                   help="how to fill: " + "; ".join(f"{m.name}: {m.label}" for m in methods.METHODS.values()))
     p.add_argument("--iterations", type=int, default=d.iterations)
     p.add_argument("--restarts", type=int, default=d.restarts)
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the perceptual loss")
@@ -43,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--candidates", type=int, default=1,
                    help="save the N best distinct completions: the best as OUT.png, "
                    "the others as OUT-2.png ... OUT-N.png")
+    p.add_argument("--max-side", type=int, default=d.max_side,
+                   help="search and blend images larger than this at this size (the output keeps the input's "
+                   "size and its pixels outside the hole; 0: never scale)")
     p.add_argument("--paper", action="store_true", help="Yeh et al.'s algorithm (1000 iterations, 64 restarts, lam 0.003)")
     return p.parse_args(argv)
 
@@ -84,9 +90,15 @@ def main(argv=None) -> int:
     except InpaintError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    base = Settings.paper() if args.paper else Settings()
-    search = {} if args.paper else dict(iterations=args.iterations, restarts=args.restarts, lam=args.lam)
-    settings = dataclasses.replace(base, **search, seed=args.seed, blend=args.blend, candidates=max(1, args.candidates))
+    try:
+        base = Settings.paper() if args.paper else Settings()
+        search = {} if args.paper else dict(iterations=args.iterations, restarts=args.restarts, lam=args.lam)
+        settings = dataclasses.replace(base, **search, seed=args.seed, blend=args.blend,
+                                       candidates=max(1, args.candidates), max_side=args.max_side or None)
+    except InpaintError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    method = methods.get(args.method)
     failed = 0
     for image_path, mask_path, out_path in jobs:
         bar = tqdm(total=settings.iterations, desc=image_path.name, unit="it", leave=len(jobs) == 1,
@@ -102,13 +114,15 @@ def main(argv=None) -> int:
                 hole = preset(args.preset, image.size, seed=args.seed)
             else:
                 hole = from_image(read_image(mask_path))
-            result = complete(model, image, hole, settings, on_progress=on_progress, progress_every=5)
+            result = method.run(model, image, hole, settings, on_progress=on_progress)
             out_path = _output_path(out_path)
             out_path.parent.mkdir(parents=True, exist_ok=True)
             result.image.save(out_path)
             for i, cand in enumerate(result.candidates[1: args.candidates] if args.candidates > 1 else [], 2):
                 cand.save(out_path.with_name(f"{out_path.stem}-{i}{out_path.suffix}"))
             bar.set_postfix(loss=f"{result.losses[0]:.3f}", s=f"{result.seconds:.1f}")
+            for note in result.notes:
+                bar.write(f"{image_path.name}: {note}", file=sys.stderr)
         except InpaintError as err:
             failed += 1
             bar.close()

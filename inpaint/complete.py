@@ -51,6 +51,10 @@ class Settings:
     device: str | None = None   # None: CUDA when present, else CPU
     precision: str = "auto"     # auto: bf16 on CUDA / CPUs with bf16 hardware, else fp32
     time_limit: float | None = None  # seconds; the best so far is returned when it runs out
+    max_side: int | None = 1024  # larger images are searched and blended at this size (None: never scaled)
+
+    def __post_init__(self):
+        _check(self)
 
     @classmethod
     def paper(cls, **overrides) -> "Settings":
@@ -94,6 +98,7 @@ class Completion:
     stopped_early: bool
     device: str
     precision: str
+    notes: list[str] = field(default_factory=list)  # what a front end should tell the user (e.g. scaling)
 
 
 def complete(
@@ -115,9 +120,58 @@ def complete(
     """
     settings = settings or Settings()
     if overrides:
-        settings = dataclasses.replace(settings, **overrides)
-    _check(settings)
+        settings = dataclasses.replace(settings, **overrides)  # validated again, as Settings always are
     started = time.perf_counter()
+    image, hole = _inputs(image, mask)
+    full_image, full_hole, notes = image, hole, []
+    if settings.max_side is not None and max(image.size) > settings.max_side:
+        image, hole = _scaled(image, hole, settings.max_side)
+        notes.append(f"The image is {full_image.width}×{full_image.height}: the search and the blend ran at "
+                     f"{image.width}×{image.height} and the fill was scaled up into the hole; the pixels "
+                     "outside the hole are the input's own.")
+
+    device = next(model.parameters()).device
+    if settings.device is not None and torch.device(settings.device) != device:
+        raise InpaintError(f"the model is on {device} but settings ask for {settings.device}; "
+                           "load it with load_model(..., device=...)")
+    precision = resolve_precision(settings.precision, device)
+    if device.type == "cpu" and torch.get_num_threads() > default_threads():
+        # PyTorch counts the host's cores; in a container (a Space) that oversubscribes the few we get
+        torch.set_num_threads(default_threads())
+
+    fit = Fit(image.size, model.resolution)
+    problem = _problem(model_view(image, model.channels), hole, fit, settings, device)
+    model = _fused(model)
+    search = _optimize(model, problem, settings, precision, on_progress, progress_every, started)
+    with torch.no_grad(), autocast(device, precision):
+        fills = model.G(search.best_z).float().cpu()
+    order = _rank(search.best_loss.cpu(), fills, ((1 - problem.known) * problem.inside).cpu(), settings.candidates)
+
+    original = np.asarray(image.convert("RGB") if image.mode == "RGBA" else image)
+    original = original.reshape(image.height, image.width, -1)
+    box = blending.region(hole, settings.blend)  # only the hole's surroundings are resized and blended
+    chosen = []
+    for i in order:
+        fill = fit.undo(fills[i], box)
+        if fill.shape[2] < original.shape[2]:  # a greyscale model filling a colour image
+            fill = np.repeat(fill, original.shape[2], axis=2)
+        elif fill.shape[2] > original.shape[2]:  # a colour model filling a greyscale image: its luma
+            fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+        chosen.append(fill)
+    blended = [_restore_mode(out, image, hole) for out in blending.blend_all(original, chosen, hole, settings.blend, box)]
+    if full_image is not image:
+        blended = [_unscaled(out, image, full_image, full_hole) for out in blended]
+    return Completion(
+        image=blended[0], candidates=blended, losses=[float(search.best_loss[i]) for i in order],
+        raw=to_pil(fills[order[0]]), raw_candidates=[to_pil(fills[i]) for i in order],
+        masked=to_pil(problem.y[0].cpu()),  # the hole shows as mid-grey
+        iterations=search.iterations, seconds=time.perf_counter() - started, history=search.history,
+        stopped_early=search.stopped_early, device=str(device), precision=precision, notes=notes,
+    )
+
+
+def _inputs(image, mask) -> tuple[Image.Image, np.ndarray]:
+    """The engine's door: (normalized image, hole bool H x W), or an InpaintError saying what is wrong."""
     if not isinstance(image, Image.Image):
         raise InpaintError(f"the image must be a PIL image, got {type(image).__name__}; read files with inpaint.imageio.read_image")
     if not isinstance(mask, (Image.Image, np.ndarray)):
@@ -131,53 +185,58 @@ def complete(
         raise InpaintError("the mask is empty: paint (or mark in white) the part of the image to fill")
     if hole.all():
         raise InpaintError("the mask covers the whole image: leave some of it for the model to match")
+    return image, hole
 
-    device = next(model.parameters()).device
-    if settings.device is not None and torch.device(settings.device) != device:
-        raise InpaintError(f"the model is on {device} but settings ask for {settings.device}; "
-                           "load it with load_model(..., device=...)")
-    precision = resolve_precision(settings.precision, device)
-    if device.type == "cpu" and torch.get_num_threads() > default_threads():
-        # PyTorch counts the host's cores; in a container (a Space) that oversubscribes the few we get
-        torch.set_num_threads(default_threads())
 
-    view = model_view(image, model.channels)
-    fit = Fit(image.size, model.resolution)
+def _scaled(image: Image.Image, hole: np.ndarray, max_side: int) -> tuple[Image.Image, np.ndarray]:
+    """The image scaled so that its long side is max_side, and its hole: a cell with any hole
+    pixel is hole, so thin strokes survive and the scaled hole covers the whole original one."""
+    scale = max_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    small = np.asarray(Image.fromarray(hole.astype(np.uint8) * 255).resize(size, Image.BOX)) > 0
+    return image.resize(size, Image.LANCZOS), small
+
+
+def _unscaled(out: Image.Image, small: Image.Image, image: Image.Image, hole: np.ndarray) -> Image.Image:
+    """A completion of the scaled-down `small` brought back to `image`'s size: the pixels it
+    changed (the hole, and what an alpha blend feathers), scaled up, over the input's own."""
+    changed = np.asarray(out, dtype=np.int16) != np.asarray(small, dtype=np.int16)
+    changed = changed.any(-1) if changed.ndim == 3 else changed
+    region = np.asarray(Image.fromarray(changed.astype(np.uint8) * 255).resize(image.size, Image.NEAREST)) > 0
+    return Image.composite(out.resize(image.size, Image.LANCZOS), image, Image.fromarray(region | hole))
+
+
+@dataclass
+class _Problem:
+    """The search's inputs at the model's resolution (batch of 1)."""
+
+    y: torch.Tensor        # the known pixels' targets, [-1, 1]
+    known: torch.Tensor    # M: each model pixel's known share (1 = known)
+    inside: torch.Tensor   # 1 where the image lies (not its letterbox)
+    weights: torch.Tensor  # W ⊙ M of the contextual loss
+
+
+def _problem(view: Image.Image, hole: np.ndarray, fit: Fit, s: Settings, device: torch.device) -> _Problem:
     y, known = fit.inputs(view, hole)
     inside = fit.inside()
     y, known, inside = y.to(device), known.to(device), inside.to(device)
     weights = known_from_hole(1 - known)  # M: 1 = known (soft where a model pixel is partly hole)
-    if settings.weighted:
-        weights = importance_weights(known, settings.window, hole=inside - known) + settings.context_floor * known
+    if s.weighted:
+        weights = importance_weights(known, s.window, hole=inside - known) + s.context_floor * known
     if not (known > 0).any():
         raise InpaintError("too little of the image is left outside the hole for the model to match")
+    return _Problem(y, known, inside, weights)
 
-    model = _fused(model)
-    z, best_z, best_loss, history, stopped_early, it = _optimize(model, y, weights, settings, precision,
-                                                                 on_progress, progress_every, known, started)
-    with torch.no_grad(), autocast(device, precision):
-        fills = model.G(best_z).float()
-    order = _rank(best_loss.cpu(), fills.cpu(), (1 - known).cpu() * inside.cpu(), settings.candidates)
 
-    original = np.asarray(image.convert("RGB") if image.mode == "RGBA" else image)
-    original = original.reshape(image.height, image.width, -1)
-    box = blending.region(hole, settings.blend)  # only the hole's surroundings are resized and blended
-    chosen = []
-    for i in order:
-        fill = fit.undo(fills[i].cpu(), box)
-        if fill.shape[2] < original.shape[2]:  # a greyscale model filling a colour image
-            fill = np.repeat(fill, original.shape[2], axis=2)
-        elif fill.shape[2] > original.shape[2]:  # a colour model filling a greyscale image: its luma
-            fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
-        chosen.append(fill)
-    blended = [_restore_mode(out, image, hole) for out in blending.blend_all(original, chosen, hole, settings.blend, box)]
-    masked = to_pil(y[0].cpu())  # the hole shows as mid-grey
-    return Completion(
-        image=blended[0], candidates=blended, losses=[float(best_loss[i]) for i in order],
-        raw=to_pil(fills[order[0]].cpu()), raw_candidates=[to_pil(fills[i].cpu()) for i in order],
-        masked=masked, iterations=it, seconds=time.perf_counter() - started, history=history,
-        stopped_early=stopped_early, device=str(device), precision=precision,
-    )
+@dataclass
+class _Search:
+    """What the latent search found."""
+
+    best_z: torch.Tensor     # K x z_dim: each restart's best z
+    best_loss: torch.Tensor  # K: its loss
+    history: list[float]     # the best loss after each iteration
+    stopped_early: bool
+    iterations: int
 
 
 _FUSED: "weakref.WeakKeyDictionary[DCGAN, DCGAN]" = weakref.WeakKeyDictionary()
@@ -196,6 +255,7 @@ def _fused(model: DCGAN) -> DCGAN:
 
 
 def _check(s: Settings) -> None:
+    """Settings' own validation (every front end gets the same messages)."""
     if not 1 <= s.iterations <= 100_000:
         raise InpaintError(f"iterations must be between 1 and 100000, got {s.iterations}")
     if not 1 <= s.restarts <= 4096:
@@ -208,9 +268,17 @@ def _check(s: Settings) -> None:
         raise InpaintError(f"the seed must be a whole number from 0 to {MAX_SEED}, got {s.seed!r}")
     if s.blend not in blending.BLENDS:
         raise InpaintError(f"unknown blend mode {s.blend!r}; choose one of {', '.join(blending.BLENDS)}")
+    if s.candidates < 1:
+        raise InpaintError(f"candidates must be 1 or more, got {s.candidates}")
+    if s.time_limit is not None and not s.time_limit > 0:
+        raise InpaintError(f"the time limit must be a positive number of seconds (or None), got {s.time_limit}")
+    if s.max_side is not None and not (isinstance(s.max_side, (int, np.integer)) and s.max_side >= 16):
+        raise InpaintError(f"max_side must be a whole number of pixels, at least 16 (or None), got {s.max_side!r}")
 
 
-def _optimize(model, y, weights, s: Settings, precision, on_progress, progress_every, known, started):
+def _optimize(model: DCGAN, problem: _Problem, s: Settings, precision: str, on_progress, progress_every: int,
+              started: float) -> _Search:
+    y, weights, known = problem.y, problem.weights, problem.known
     device = y.device
     z = _initial_z(model, y, weights, s, precision)
     opt = torch.optim.Adam([z], lr=s.lr)
@@ -252,7 +320,7 @@ def _optimize(model, y, weights, s: Settings, precision, on_progress, progress_e
         if stop or (s.time_limit is not None and time.perf_counter() - started > s.time_limit):
             stopped_early = True
             break
-    return z, best_z, best_loss, history, stopped_early, it
+    return _Search(best_z, best_loss, history, stopped_early, it)
 
 
 def _initial_z(model, y, weights, s: Settings, precision) -> torch.Tensor:

@@ -92,6 +92,7 @@ def run_cli(*args) -> subprocess.CompletedProcess:
     ("empty-mask", "mask is empty"),
     ("mask-not-image", "not a readable image"),
     ("bad-model", "does not exist"),
+    ("bad-setting", "restarts must be between"),
 ])
 def test_bad_input_is_one_line_and_a_nonzero_exit(tiny_checkpoints, tmp_path, case, message):
     src = save_photo(tmp_path / "in.png")
@@ -110,8 +111,25 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(tiny_checkpoints, tmp_path, ca
     elif case == "bad-model":
         model = str(tmp_path / "no-such-checkpoint")
     proc = run_cli("--model", model, "--image", str(src), "--mask", str(mask), "--out", str(tmp_path / "o.png"),
-                   *FAST)
+                   *FAST, *(["--restarts", "0"] if case == "bad-setting" else []))
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_method_and_max_side(tiny_checkpoints, tmp_path, capsys):
+    """--method takes the registry's names (an unknown one is refused by argparse); --max-side
+    scales the search of a large image, says so, and the output keeps the input's size and pixels."""
+    src, mask = save_photo(tmp_path / "in.png", size=(120, 90)), save_mask(tmp_path / "m.png", (120, 90), (30, 20, 70, 60))
+    out = tmp_path / "out.png"
+    assert main(["--model", tiny_checkpoints["tiny-rgb"], "--image", str(src), "--mask", str(mask), "--out", str(out),
+                 "--method", "gan-prior", "--max-side", "32", *FAST]) == 0
+    assert "120×90" in capsys.readouterr().err
+    a, b = np.asarray(Image.open(src)), np.asarray(Image.open(out))
+    hole = np.asarray(Image.open(mask)) > 0
+    assert a.shape == b.shape and (b[hole] != a[hole]).any() and (a[~hole][:100] == b[~hole][:100]).all()
+    with pytest.raises(SystemExit):
+        main(["--model", tiny_checkpoints["tiny-rgb"], "--image", str(src), "--preset", "center", "--out", str(out),
+              "--method", "magic"])
+    assert "invalid choice: 'magic'" in capsys.readouterr().err

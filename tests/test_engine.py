@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 
 import inpaint
 from inpaint import InpaintError, Settings, complete, preset
@@ -420,10 +421,41 @@ def test_bad_masks_are_clear_errors(rgb, hole, message):
         complete(rgb, photo(12, 10), hole, FAST)
 
 
-@pytest.mark.parametrize("field,value", [("iterations", 0), ("restarts", 0), ("blend", "magic"), ("lam", -1)])
+BAD_SETTINGS = [("iterations", 0), ("restarts", 0), ("blend", "magic"), ("lam", -1), ("candidates", 0),
+                ("time_limit", 0), ("max_side", 8), ("max_side", 100.5)]
+
+
+@pytest.mark.parametrize("field,value", BAD_SETTINGS)
 def test_bad_settings_are_clear_errors(rgb, field, value):
     with pytest.raises(InpaintError):
         complete(rgb, photo(12, 10), preset("center", (12, 10)), FAST, **{field: value})
+
+
+@pytest.mark.parametrize("field,value", BAD_SETTINGS)
+def test_settings_are_checked_when_made(field, value):
+    """Every front end builds Settings: they all get the engine's one check and its words."""
+    with pytest.raises(InpaintError, match=field.replace("_", " ") if field != "max_side" else "max_side"):
+        Settings(**{field: value})
+
+
+def test_a_large_image_is_searched_small_and_keeps_its_size_and_its_own_pixels(rgb):
+    img = photo(300, 200)
+    hole = np.zeros((200, 300), bool)
+    hole[60:140, 100:141] = True
+    hole[10, 5:250] = True  # a one-pixel stroke: still hole after scaling down
+    for mode in ("poisson", "alpha", "none"):
+        small = complete(rgb, img, hole, FAST, blend=mode, max_side=64)
+        assert small.image.size == img.size and len(small.candidates) == len(small.losses)
+        assert all(c.size == img.size for c in small.candidates)
+        out, src = np.asarray(small.image).astype(int), np.asarray(img).astype(int)
+        assert (out[hole] != src[hole]).any(axis=-1).mean() > 0.5  # the hole, stroke included, is filled
+        assert (out[10, 5:250] != src[10, 5:250]).any(axis=-1).mean() > 0.5
+        # within a scaled cell of the hole (~4.7 px), or of the alpha blend's feather (a few scaled pixels)
+        far = ndimage.distance_transform_edt(~hole) > (25 if mode == "alpha" else 6)
+        assert (out[far] == src[far]).all()
+        assert any("300×200" in note and "64×43" in note for note in small.notes)
+    full = complete(rgb, img, hole, FAST, max_side=None)
+    assert full.notes == [] and full.image.size == img.size
 
 
 def test_paper_settings():
@@ -465,3 +497,19 @@ def test_lam_zero_skips_the_discriminator_and_lam_above_zero_uses_it(monkeypatch
     assert calls == []
     with_d = complete(model, img, hole, FAST, lam=30)
     assert calls and with_d.raw.tobytes() != without.raw.tobytes()
+
+
+# --- the method registry ---------------------------------------------------------------------
+
+def test_the_registry_holds_the_gan_prior_and_refuses_unknown_names(rgb):
+    from inpaint import methods
+
+    assert methods.names()[0] == methods.DEFAULT == "gan-prior" and methods.get() is methods.get("gan-prior")
+    img, hole = photo(12, 10), preset("center", (12, 10))
+    via_registry = methods.get("gan-prior")(rgb, img, hole, FAST)
+    direct = complete(rgb, img, hole, FAST)
+    assert np.array_equal(np.asarray(via_registry.image), np.asarray(direct.image))
+    with pytest.raises(InpaintError, match="unknown method 'magic'; choose one of gan-prior"):
+        methods.get("magic")
+    with pytest.raises(ValueError, match="registered already"):
+        methods.register(methods.get("gan-prior"))
