@@ -232,3 +232,30 @@ def test_a_sweep_pairs_every_value_on_the_same_validation_images(tmp_path, monke
     assert [r["image"] for r in rows[:2]] == order[3:5].tolist()  # --offset skips into the fixed order
     text = sw.report(rows, "lam")
     assert "| 5 |" in text and "lam 5 vs 0, paired over 2 image-mask pairs: psnr_hole" in text
+
+
+@pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason="Fashion-MNIST is not installed")
+def test_releases_of_a_run_are_scored_on_validation(tmp_path, capsys):
+    """A run's kept checkpoints (RUN/releases/STEP) get one table, best first; a folder without
+    releases is a one-line error."""
+    from evaluation import releases
+    from inpaint.models import DCGAN, weights_init
+    from train.export import export
+
+    run = tmp_path / "run"
+    for step, seed in ((1000, 0), (2000, 1)):
+        torch.manual_seed(seed)
+        model = DCGAN(resolution=32, channels=1, z_dim=8, ngf=4, ndf=4, dataset="fashion-mnist")
+        model.apply(weights_init)
+        export(model, run / "releases" / f"{step:06d}")
+    out = tmp_path / "scores.json"
+    assert releases.main([str(run), "--samples", "60", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["step"] for r in rows] == [1000, 2000] and all(r["split"] == "val" for r in rows)
+    assert all(np.isfinite(r["frechet"]) and r["frechet"] > 0 for r in rows)
+    best = min(rows, key=lambda r: r["frechet"])
+    printed = capsys.readouterr().out
+    assert f"| {best['step']} | {best['frechet']:.3f} (best) |" in printed
+    assert releases.main([str(tmp_path / "empty")]) == 2
+    assert "no releases" in capsys.readouterr().err
