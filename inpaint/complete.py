@@ -99,6 +99,8 @@ class Completion:
     device: str
     precision: str
     notes: list[str] = field(default_factory=list)  # what a front end should tell the user (e.g. scaling)
+    fit_error: float = 0.0              # mean |G(z) - image| over the known pixels, 0..1, of the best
+    in_domain: bool | None = None       # fit_error within the model's calibrated fit_limit (None: uncalibrated)
 
 
 def complete(
@@ -147,6 +149,14 @@ def complete(
         fills = model.G(search.best_z).float().cpu()
     order = _rank(search.best_loss.cpu(), fills, ((1 - problem.known) * problem.inside).cpu(), settings.candidates)
 
+    fit_error = problem.fit_error(fills[order[0]])
+    limit = getattr(model, "fit_limit", 0.0)
+    in_domain = None if not limit else fit_error <= limit
+    if in_domain is False:
+        notes.append(f"This image looks unlike the {model.dataset} images the model knows: the closest it gets to "
+                     f"the pixels you kept is off by {fit_error:.3f} on average, where {limit:.3f} covers 99% of "
+                     f"its own kind. The fill is {model.dataset} content all the same.")
+
     original = np.asarray(image.convert("RGB") if image.mode == "RGBA" else image)
     original = original.reshape(image.height, image.width, -1)
     box = blending.region(hole, settings.blend)  # only the hole's surroundings are resized and blended
@@ -167,6 +177,7 @@ def complete(
         masked=to_pil(problem.y[0].cpu()),  # the hole shows as mid-grey
         iterations=search.iterations, seconds=time.perf_counter() - started, history=search.history,
         stopped_early=search.stopped_early, device=str(device), precision=precision, notes=notes,
+        fit_error=fit_error, in_domain=in_domain,
     )
 
 
@@ -214,6 +225,13 @@ class _Problem:
     known: torch.Tensor    # M: each model pixel's known share (1 = known)
     inside: torch.Tensor   # 1 where the image lies (not its letterbox)
     weights: torch.Tensor  # W ⊙ M of the contextual loss
+
+    def fit_error(self, fill: torch.Tensor) -> float:
+        """Mean absolute difference of a fill (C x H x W, [-1, 1]) from the known pixels, on a 0..1
+        scale: the domain check's measure (each model pixel counted by its known share)."""
+        known = self.known[0].cpu()
+        diff = (fill.float() - self.y[0].cpu()).abs().mean(0) * known
+        return float(diff.sum() / known.sum().clamp_min(1e-8) / 2)
 
 
 def _problem(view: Image.Image, hole: np.ndarray, fit: Fit, s: Settings, device: torch.device) -> _Problem:

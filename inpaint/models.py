@@ -100,7 +100,10 @@ class DCGAN(
     Keyword arguments are the config (saved to `config.json` by `save_pretrained`):
     resolution and channels of the images, `z_dim` and `prior` of the latent code
     ("gaussian": z ~ N(0, I); "uniform": z ~ U(-1, 1)), widths `ngf`/`ndf`, and the
-    `dataset` it was trained on.
+    `dataset` it was trained on. `fit_limit` (0: not calibrated) is how closely the default
+    search matches the known pixels of the model's own kind of image: the 99th percentile of
+    `Completion.fit_error` on validation images (`python -m evaluation.calibrate`); an image
+    matched worse than that is probably not of the model's domain.
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class DCGAN(
         ndf: int = 64,
         prior: str = "gaussian",
         dataset: str = "unknown",
+        fit_limit: float = 0.0,
     ):
         super().__init__()
         if prior not in PRIORS:
@@ -119,7 +123,7 @@ class DCGAN(
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.resolution, self.channels, self.z_dim = resolution, channels, z_dim
-        self.prior, self.dataset = prior, dataset
+        self.prior, self.dataset, self.fit_limit = prior, dataset, float(fit_limit)
         self.G = Generator(resolution, channels, z_dim, ngf)
         self.D = Discriminator(resolution, channels, ndf)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from PIL import Image
 from scipy import ndimage
 
 import inpaint
+import inpaint.hub
 from inpaint import InpaintError, Settings, complete, preset
 from inpaint.blend import blend
 from inpaint.complete import DISTINCT
@@ -513,3 +516,25 @@ def test_the_registry_holds_the_gan_prior_and_refuses_unknown_names(rgb):
         methods.get("magic")
     with pytest.raises(ValueError, match="registered already"):
         methods.register(methods.get("gan-prior"))
+
+
+def test_the_domain_check_flags_fits_worse_than_the_calibrated_limit(tmp_path):
+    """fit_error is the mean |G(z) - image| over the kept pixels (0..1); a model calibrated with a
+    fit_limit says whether an image is within it, and a note says so when it is not."""
+    torch.manual_seed(0)
+    model = DCGAN(resolution=16, channels=3, z_dim=8, ngf=4, ndf=4, dataset="tiny")
+    model.apply(weights_init)
+    model.save_pretrained(tmp_path / "m")
+    img, hole = photo(16, 16), preset("center", (16, 16))
+    plain = complete(inpaint.load_model(tmp_path / "m"), img, hole, FAST)
+    assert plain.in_domain is None and 0 < plain.fit_error < 1 and not plain.notes
+    raw = np.asarray(plain.raw, dtype=float) / 255  # the best G(z), at the model's resolution = the image's
+    kept = ~hole
+    assert plain.fit_error == pytest.approx(np.abs(raw - np.asarray(img) / 255)[kept].mean(), abs=0.01)
+    for limit, inside in ((plain.fit_error * 2, True), (plain.fit_error / 2, False)):
+        config = json.loads((tmp_path / "m" / "config.json").read_text())
+        (tmp_path / "m" / "config.json").write_text(json.dumps({**config, "fit_limit": limit}))
+        inpaint.hub.clear_cache()
+        result = complete(inpaint.load_model(tmp_path / "m"), img, hole, FAST)
+        assert result.in_domain is inside and result.fit_error == pytest.approx(plain.fit_error)
+        assert any("looks unlike the tiny images" in n for n in result.notes) is not inside

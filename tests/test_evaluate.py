@@ -259,3 +259,24 @@ def test_releases_of_a_run_are_scored_on_validation(tmp_path, capsys):
     assert f"| {best['step']} | {best['frechet']:.3f} (best) |" in printed
     assert releases.main([str(tmp_path / "empty")]) == 2
     assert "no releases" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason="Fashion-MNIST is not installed")
+def test_calibration_writes_the_fit_limit_the_engine_then_uses(tmp_path, capsys):
+    from evaluation import calibrate
+    from inpaint.hub import clear_cache, load_model
+    from inpaint.models import DCGAN, weights_init
+    from train.export import export
+
+    torch.manual_seed(0)
+    model = DCGAN(resolution=32, channels=1, z_dim=8, ngf=4, ndf=4, dataset="fashion-mnist")
+    model.apply(weights_init)
+    folder = export(model, tmp_path / "tiny")
+    assert calibrate.main(["--model", str(folder), "--n", "3", "--write"]) == 0
+    printed = capsys.readouterr().out
+    limit = json.loads((folder / "config.json").read_text())["fit_limit"]
+    assert 0 < limit < 1 and f"fit_limit = {limit:.4f}" in printed and "fashion-mnist (val, own)" in printed
+    assert "## Domain check" in (folder / "README.md").read_text()
+    clear_cache()
+    assert load_model(folder).fit_limit == pytest.approx(limit)

@@ -100,6 +100,8 @@ def write_card(out: Path) -> None:
         lines += ["", "## Validation (the choices)", "", info["validation"]]
     if info.get("evaluation"):
         lines += ["", "## Evaluation", "", info["evaluation"]]
+    if info.get("domain_check"):
+        lines += ["", "## Domain check", "", info["domain_check"]]
     if (out / "completions.png").exists():
         lines += ["", "## Example completions (held-out images)", "",
                   "Rows: original, masked input, completion.", "", "![completions](completions.png)"]
