@@ -73,6 +73,7 @@ class Progress:
     iteration: int
     total: int
     loss: float                      # best loss so far
+    curves: dict[str, list[float]]   # the loss terms so far, per iteration (see Completion.curves)
     _fill: torch.Tensor = field(repr=False)
     _image: torch.Tensor = field(repr=False)
     _known: torch.Tensor = field(repr=False)
@@ -95,6 +96,10 @@ class Completion:
     iterations: int
     seconds: float
     history: list[float]                # best loss after each iteration
+    # per iteration, the loss terms of the restarts' current z: "contextual" and, when lam > 0,
+    # "perceptual" (-log D(G(z))), each as "... best" (the restart lowest in total loss), "... median"
+    # and "... worst" (over the restarts): the plot of how the search went
+    curves: dict[str, list[float]]
     stopped_early: bool
     device: str
     precision: str
@@ -176,6 +181,7 @@ def complete(
         raw=to_pil(fills[order[0]]), raw_candidates=[to_pil(fills[i]) for i in order],
         masked=to_pil(problem.y[0].cpu()),  # the hole shows as mid-grey
         iterations=search.iterations, seconds=time.perf_counter() - started, history=search.history,
+        curves=search.curves,
         stopped_early=search.stopped_early, device=str(device), precision=precision, notes=notes,
         fit_error=fit_error, in_domain=in_domain,
     )
@@ -253,6 +259,7 @@ class _Search:
     best_z: torch.Tensor     # K x z_dim: each restart's best z
     best_loss: torch.Tensor  # K: its loss
     history: list[float]     # the best loss after each iteration
+    curves: dict[str, list[float]]
     stopped_early: bool
     iterations: int
 
@@ -303,15 +310,17 @@ def _optimize(model: DCGAN, problem: _Problem, s: Settings, precision: str, on_p
     best_loss = torch.full((s.restarts,), float("inf"), device=device)
     best_z = z.detach().clone()
     history: list[float] = []
+    curves: dict[str, list[float]] = {}
     stale, record, stopped_early, it = 0, float("inf"), False, 0
     for it in range(1, s.iterations + 1):
         with autocast(device, precision):
             generated = model.G(z)
             logits = model.D(generated) if s.lam else None  # lam 0: D's forward and backward are skipped
-        loss = contextual_loss(generated.float(), y, weights)
-        if logits is not None:
-            loss = loss + s.lam * perceptual_loss(logits.float())
+        context = contextual_loss(generated.float(), y, weights)
+        perceptual = perceptual_loss(logits.float()) if logits is not None else None
+        loss = context if perceptual is None else context + s.lam * perceptual
         with torch.no_grad():  # the loss belongs to the z before this step
+            _record(curves, loss, {"contextual": context, "perceptual": perceptual})
             better = loss < best_loss
             best_loss = torch.where(better, loss, best_loss)
             best_z[better] = z[better]
@@ -331,14 +340,27 @@ def _optimize(model: DCGAN, problem: _Problem, s: Settings, precision: str, on_p
             i = int(best_loss.argmin())
             with torch.no_grad(), autocast(device, precision):
                 fill = model.G(best_z[i: i + 1]).float()
-            stop = bool(on_progress(Progress(it, s.iterations, current, fill[0].cpu(), y[0].cpu(), known[0].cpu())))
+            snapshot = {name: list(values) for name, values in curves.items()}  # the search goes on appending
+            stop = bool(on_progress(Progress(it, s.iterations, current, snapshot, fill[0].cpu(), y[0].cpu(),
+                                             known[0].cpu())))
         if s.patience and stale >= s.patience:
             stopped_early = True
             break
         if stop or (s.time_limit is not None and time.perf_counter() - started > s.time_limit):
             stopped_early = True
             break
-    return _Search(best_z, best_loss, history, stopped_early, it)
+    return _Search(best_z, best_loss, history, curves, stopped_early, it)
+
+
+def _record(curves: dict[str, list[float]], total: torch.Tensor, terms: dict[str, torch.Tensor | None]) -> None:
+    """Append this iteration's loss terms: of the restart lowest in total, the median and the worst."""
+    best = int(total.argmin())
+    for name, values in terms.items():
+        if values is None:
+            continue
+        stats = torch.stack([values[best], values.median(), values.max()]).tolist()
+        for kind, value in zip(("best", "median", "worst"), stats):
+            curves.setdefault(f"{name} {kind}", []).append(value)
 
 
 def _initial_z(model, y, weights, s: Settings, precision) -> torch.Tensor:

@@ -198,7 +198,7 @@ def test_the_preview_shows_the_input_where_the_fill_agrees_with_it():
     hole = preset("random", img.size, fraction=0.6, seed=1)  # every cell partly known
     y, known = Fit(img.size, 16).inputs(img, hole)
     fill = torch.full((1, 16, 16), 200 / 127.5 - 1)
-    preview = np.asarray(Progress(1, 1, 0.0, fill, y[0], known[0]).preview(), dtype=float)
+    preview = np.asarray(Progress(1, 1, 0.0, {}, fill, y[0], known[0]).preview(), dtype=float)
     assert np.abs(preview - 200).max() <= 1
 
 
@@ -538,3 +538,20 @@ def test_the_domain_check_flags_fits_worse_than_the_calibrated_limit(tmp_path):
         result = complete(inpaint.load_model(tmp_path / "m"), img, hole, FAST)
         assert result.in_domain is inside and result.fit_error == pytest.approx(plain.fit_error)
         assert any("looks unlike the tiny images" in n for n in result.notes) is not inside
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5])
+def test_loss_curves_for_the_plot(grey, lam):
+    img = photo(16, 16, "L")
+    seen = []
+    result = complete(grey, img, preset("center", img.size), FAST, iterations=12, lam=lam,
+                      on_progress=lambda p: seen.append(p.curves) and None, progress_every=5)
+    terms = ("contextual", "perceptual") if lam else ("contextual",)
+    assert set(result.curves) == {f"{t} {k}" for t in terms for k in ("best", "median", "worst")}
+    for t in terms:
+        best, median, worst = (np.array(result.curves[f"{t} {k}"]) for k in ("best", "median", "worst"))
+        assert len(best) == result.iterations == 12 and (median <= worst + 1e-6).all()
+    totals = np.array(result.curves["contextual best"]) + lam * np.array(result.curves.get("perceptual best", 0.0))
+    assert totals[0] == pytest.approx(result.history[0], rel=1e-4)  # the first step's best is the record
+    assert np.all(np.array(result.history) <= totals + 1e-4)       # never better than the record so far
+    assert [len(c["contextual best"]) for c in seen] == [5, 10, 12]  # snapshots, not the growing lists
