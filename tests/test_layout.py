@@ -1,6 +1,6 @@
-"""The packages' layering: the engine (`inpaint`) imports neither the trainer nor the evaluation,
-and the trainer (`train`) does not import the evaluation. A Space runs the engine alone, and the
-evaluation may use both without a cycle."""
+"""The packages' layering: the engine (`inpaint`) imports neither the trainer, the evaluation nor
+the UI (nor gradio), and the trainer (`train`) imports neither the evaluation nor the UI. A Space
+runs the engine under the UI, and the evaluation may use engine and trainer without a cycle."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN = {"inpaint": {"train", "evaluation"}, "train": {"evaluation"}}
+FORBIDDEN = {"inpaint": {"train", "evaluation", "ui", "app", "gradio"}, "train": {"evaluation", "ui", "app", "gradio"},
+             "evaluation": {"ui", "app", "gradio"}}
 ENGINE_ENTRY_POINTS = ("inpaint", "inpaint.hub", "inpaint.complete", "inpaint.methods", "inpaint.__main__")
 
 
@@ -47,7 +48,7 @@ def test_importing_the_engine_loads_neither_the_trainer_nor_the_evaluation():
     code = ("import importlib, sys\n"
             f"for name in {ENGINE_ENTRY_POINTS!r}:\n"
             "    importlib.import_module(name)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('train', 'evaluation')))\n")
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('train', 'evaluation', 'ui', 'gradio')))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
