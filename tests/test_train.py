@@ -315,3 +315,20 @@ def test_the_weight_average_warms_up_and_then_follows_its_decay():
     expected = 1 - torch.tensor(keeps).prod()  # after the jump the gap shrinks by `keep` each update
     assert ema.module.weight.item() == pytest.approx(float(expected), rel=1e-5)
     assert ema.module.weight.item() > 1 - 0.99 ** 5  # far faster than a fixed decay would follow
+
+
+def test_the_card_front_matter_is_what_the_hub_lists_and_links(tmp_path):
+    """huggingface_hub reads the card's metadata: pipeline, library, licence true to the data, the
+    training data set where it is on the Hub, and the card links the paper."""
+    from huggingface_hub import ModelCard
+
+    from inpaint.models import DCGAN
+    from train.export import PAPER, export
+
+    for dataset, licence, datasets in (("fashion-mnist", "mit", ["zalando-datasets/fashion_mnist"]),
+                                       ("emoji", "cc-by-sa-4.0", None)):
+        folder = export(DCGAN(resolution=8, channels=1, z_dim=4, ngf=2, ndf=2, dataset=dataset), tmp_path / dataset)
+        card = ModelCard.load(folder / "README.md")
+        assert card.data.pipeline_tag == "image-to-image" and card.data.library_name == "gan-inpaint"
+        assert card.data.license == licence and card.data.datasets == datasets
+        assert PAPER in card.text

@@ -18,6 +18,8 @@ from inpaint.models import DCGAN
 from .data import licence
 
 CARD_INFO = "card.json"  # facts for the card, kept beside it so the evaluation can add numbers
+PAPER = "https://arxiv.org/abs/1607.07539"  # Yeh et al., Semantic Image Inpainting with Deep Generative Models
+HUB_DATASETS = {"fashion-mnist": "zalando-datasets/fashion_mnist"}  # the training data's Hub id, where there is one
 
 
 def save_weights(model: DCGAN, path: Path) -> None:
@@ -64,13 +66,15 @@ def write_card(out: Path) -> None:
     lines = [
         "---",
         "library_name: gan-inpaint",
+        "pipeline_tag: image-to-image",
         "tags: [dcgan, image-inpainting, gan]",
         f"license: {'cc-by-sa-4.0' if dataset == 'emoji' else 'mit'}",
+        *([f"datasets: [{HUB_DATASETS[dataset]}]"] if dataset in HUB_DATASETS else []),
         "---",
         f"# DCGAN {config['resolution']}x{config['resolution']}, {dataset}",
         "",
         "A DCGAN (Radford et al., 2016) generator G and discriminator D, trained by this project's "
-        "`train` module for semantic inpainting by latent optimization (Yeh et al., CVPR 2017). "
+        f"`train` module for semantic inpainting by latent optimization ([Yeh et al., CVPR 2017]({PAPER})). "
         "Load it with `inpaint.load_model(\"<this folder or repo id>\")`.",
         "",
         "![samples](samples.png)",
