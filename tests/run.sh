@@ -20,7 +20,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-if ! .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt \
+if ! .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -r requirements-train.txt -r requirements-dev.txt \
     >.venv/pip.log 2>&1; then
   cat .venv/pip.log >&2
   exit 1
