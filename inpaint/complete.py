@@ -146,6 +146,10 @@ def complete(
         # PyTorch counts the host's cores; in a container (a Space) that oversubscribes the few we get
         torch.set_num_threads(default_threads())
 
+    if settings.lam and model.D is None:
+        settings = dataclasses.replace(settings, lam=0.0)
+        notes.append("This model has no discriminator (a generator-only checkpoint), so λ was ignored: the search "
+                     "used the contextual loss alone.")
     fit = Fit(image.size, model.resolution)
     problem = _problem(model_view(image, model.channels), hole, fit, settings, device)
     model = _fused(model)

@@ -11,6 +11,13 @@ repo, nothing large is fetched blindly: config.json is fetched and checked first
 file's size is asked of the Hub before its bytes are (weights over INPAINT_MAX_WEIGHTS_MB,
 default 200, are refused). Every failure is a `ModelLoadError` whose message names the source
 and the cause.
+
+The Hub's community DCGANs load too (the layout of the Hugging Face GAN sprint,
+huggingface/community-events `huggan/pytorch/dcgan`): config.json holds `num_channels`,
+`latent_dim` and `hidden_size`, the weights (`model.safetensors`, or `pytorch_model.bin`, read
+with `weights_only=True`) are a generator alone whose `model` is the same stack of layers as
+ours. The widths are read from the tensors' shapes; with no discriminator, such a model
+completes by the contextual loss alone.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ log = logging.getLogger(__name__)
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 CARD_NAME = "README.md"
+COMMUNITY_KEYS = {"num_channels", "latent_dim", "hidden_size"}  # config.json of a community (huggan) DCGAN
+COMMUNITY_WEIGHTS = (WEIGHTS_NAME, "pytorch_model.bin")           # its weights, in this order of preference
 # the bundled DCGANs' weights are 2-15 MB; a repo that needs hundreds is not one of ours
 DEFAULT_MAX_WEIGHTS_MB = 200
 MAX_TEXT_BYTES = 1 << 20  # config.json is a few hundred bytes, a model card a few kB
@@ -234,11 +243,15 @@ def _load(spec: _Source, device: torch.device, token, cache_dir) -> DCGAN:
         folder = _checkpoint_folder(spec)
     else:
         folder = _fetch(spec, CONFIG_NAME, spec.revision, MAX_TEXT_BYTES, token, cache_dir).parent
-    config = _read_config(folder / CONFIG_NAME, spec)
-    model = _skeleton(config, spec)  # a bad config is refused before any weights are downloaded
-    if spec.repo_id is not None:
-        _download_weights_and_card(spec, folder, token, cache_dir)
-    model = _fill(model, folder / WEIGHTS_NAME, config, spec)
+    config = _read_json(folder / CONFIG_NAME, spec)
+    if config and set(config) <= COMMUNITY_KEYS:
+        model = _community(config, folder, spec, token, cache_dir)
+    else:
+        config = _check_config(config, spec)
+        model = _skeleton(config, spec)  # a bad config is refused before any weights are downloaded
+        if spec.repo_id is not None:
+            _download_weights_and_card(spec, folder, token, cache_dir)
+        model = _fill(model, _read_weights(folder / WEIGHTS_NAME, spec), config, spec)
     try:
         model = model.to(device)
     except (RuntimeError, AssertionError) as err:
@@ -255,7 +268,8 @@ def _checkpoint_folder(spec: _Source) -> Path:
     if not folder.is_dir():
         raise ModelLoadError(f"{spec.label} is a file, not a folder: give the folder that holds "
                              f"{CONFIG_NAME} and {WEIGHTS_NAME}", source=spec.name)
-    missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (folder / name).is_file()]
+    missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if not (folder / name).is_file()
+               and not (name == WEIGHTS_NAME and any((folder / w).is_file() for w in COMMUNITY_WEIGHTS))]
     if missing:
         raise ModelLoadError(f"{spec.label} is not a checkpoint: it lacks {' and '.join(missing)}",
                              source=spec.name)
@@ -271,9 +285,8 @@ def _skeleton(config: dict, spec: _Source) -> DCGAN:
         raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} is invalid: {err}", source=spec.name) from err
 
 
-def _fill(model: DCGAN, weights_path: Path, config: dict, spec: _Source) -> DCGAN:
-    """The skeleton with the weights of model.safetensors: a frozen fp32 DCGAN on the CPU."""
-    state = _read_weights(weights_path, spec)
+def _fill(model: DCGAN, state: dict[str, torch.Tensor], config: dict, spec: _Source) -> DCGAN:
+    """The skeleton with these weights: a frozen fp32 DCGAN on the CPU."""
     expected = model.state_dict()
     _check_weights(expected, state, config, spec)
     state = {k: v.to(dtype=expected[k].dtype, copy=True) for k, v in state.items()}  # fp16 -> fp32
@@ -286,7 +299,7 @@ def _fill(model: DCGAN, weights_path: Path, config: dict, spec: _Source) -> DCGA
     return model
 
 
-def _read_config(path: Path, spec: _Source) -> dict:
+def _read_json(path: Path, spec: _Source) -> dict:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -301,6 +314,10 @@ def _read_config(path: Path, spec: _Source) -> dict:
     if not isinstance(config, dict):
         raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} must hold a JSON object of model settings, "
                              f"got {type(config).__name__}", source=spec.name)
+    return config
+
+
+def _check_config(config: dict, spec: _Source) -> dict:
     unknown = sorted(set(config) - set(_CONFIG_FIELDS))
     if unknown:
         raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} has unknown key(s) {', '.join(map(repr, unknown))}; "
@@ -319,18 +336,51 @@ def _read_config(path: Path, spec: _Source) -> dict:
 
 
 def _read_weights(path: Path, spec: _Source) -> dict[str, torch.Tensor]:
+    """A safetensors file, or (a community checkpoint's) PyTorch file read with weights_only=True."""
     from safetensors.torch import load_file
 
     try:
+        if path.suffix == ".bin":
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+                raise ValueError("it does not hold a state dict of tensors")
+            return state
         return load_file(str(path))
     except OSError as err:
-        raise ModelLoadError(f"cannot read {WEIGHTS_NAME} of {spec.label}: {err.strerror or err}",
+        raise ModelLoadError(f"cannot read {path.name} of {spec.label}: {err.strerror or err}",
                              source=spec.name) from err
-    except Exception as err:  # SafetensorError and friends: truncated, not safetensors, bad header
+    except Exception as err:  # SafetensorError, UnpicklingError and friends: truncated, wrong format, bad header
         hint = ("delete it from the HF cache to download it again" if "snapshots" in path.parts
                 else "export or copy it again")
-        raise ModelLoadError(f"{WEIGHTS_NAME} of {spec.label} is corrupt or truncated ({err}); {hint} ({path})",
+        raise ModelLoadError(f"{path.name} of {spec.label} is corrupt or truncated ({err}); {hint} ({path})",
                              source=spec.name) from err
+
+
+def _community(raw: dict, folder: Path, spec: _Source, token, cache_dir) -> DCGAN:
+    """A community (huggan) DCGAN generator as a DCGAN without D: its config checked, its weights
+    fetched (safetensors preferred) and renamed, its widths read from the tensors' shapes."""
+    for key, value in raw.items():
+        if not (isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1 << 16):
+            raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} is invalid: {key!r} must be a positive whole "
+                                 f"number, got {value!r}", source=spec.name)
+    if spec.repo_id is not None:
+        path = _download_community_weights(spec, folder, token, cache_dir)
+    else:
+        path = next(folder / name for name in COMMUNITY_WEIGHTS if (folder / name).is_file())
+    state = _read_weights(path, spec)
+    other = sorted(k for k in state if not k.startswith("model."))
+    convs = sorted((int(k.split(".")[1]), v) for k, v in state.items()
+                   if k.startswith("model.") and k.endswith(".weight") and v.dim() == 4)
+    if other or len(convs) < 2:
+        why = f"unexpected keys {_some(other)}" if other else "no generator layers ('model.N.weight')"
+        raise ModelLoadError(f"{path.name} of {spec.label} is not a community DCGAN generator: {why}", source=spec.name)
+    first, last = convs[0][1], convs[-1][1]  # ConvTranspose2d weights: in x out x 4 x 4
+    ngf = last.shape[0]
+    config = {"resolution": 4 * 2 ** (len(convs) - 1), "channels": last.shape[1], "z_dim": first.shape[0],
+              "ngf": ngf, "ndf": ngf, "prior": "gaussian", "dataset": spec.repo_id or folder.name,
+              "discriminator": False}
+    model = _skeleton(config, spec)
+    return _fill(model, {"G.net." + k.removeprefix("model."): v for k, v in state.items()}, config, spec)
 
 
 def _check_weights(expected: dict, state: dict, config: dict, spec: _Source) -> None:
@@ -377,6 +427,25 @@ def _download_weights_and_card(spec: _Source, folder: Path, token, cache_dir) ->
         _fetch(spec, CARD_NAME, revision, MAX_TEXT_BYTES, token, cache_dir)
     except ModelLoadError as err:  # the card is optional
         log.info("no model card for %s: %s", spec.label, err)
+
+
+def _download_community_weights(spec: _Source, folder: Path, token, cache_dir) -> Path:
+    """The first of COMMUNITY_WEIGHTS the repo has (and its card, if any), from the config's commit."""
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    revision = folder.name if _COMMIT.fullmatch(folder.name) else spec.revision
+    for name in COMMUNITY_WEIGHTS:
+        try:
+            path = _fetch(spec, name, revision, _max_weights_bytes(spec), token, cache_dir)
+            break
+        except ModelLoadError as err:
+            if not isinstance(err.__cause__, RemoteEntryNotFoundError) or name == COMMUNITY_WEIGHTS[-1]:
+                raise
+    try:
+        _fetch(spec, CARD_NAME, revision, MAX_TEXT_BYTES, token, cache_dir)
+    except ModelLoadError as err:  # the card is optional
+        log.info("no model card for %s: %s", spec.label, err)
+    return path
 
 
 def _fetch(spec: _Source, filename: str, revision: str | None, limit: int, token, cache_dir) -> Path:

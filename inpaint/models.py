@@ -100,7 +100,9 @@ class DCGAN(
     Keyword arguments are the config (saved to `config.json` by `save_pretrained`):
     resolution and channels of the images, `z_dim` and `prior` of the latent code
     ("gaussian": z ~ N(0, I); "uniform": z ~ U(-1, 1)), widths `ngf`/`ndf`, and the
-    `dataset` it was trained on. `fit_limit` (0: not calibrated) is how closely the default
+    `dataset` it was trained on. `discriminator=False` builds G alone (`D` is None), as the
+    Hub's community DCGANs are published (see `inpaint.hub`): such a model completes by the
+    contextual loss alone. `fit_limit` (0: not calibrated) is how closely the default
     search matches the known pixels of the model's own kind of image: the 99th percentile of
     `Completion.fit_error` on validation images (`python -m evaluation.calibrate`); an image
     matched worse than that is probably not of the model's domain.
@@ -116,6 +118,7 @@ class DCGAN(
         prior: str = "gaussian",
         dataset: str = "unknown",
         fit_limit: float = 0.0,
+        discriminator: bool = True,
     ):
         super().__init__()
         if prior not in PRIORS:
@@ -125,7 +128,7 @@ class DCGAN(
         self.resolution, self.channels, self.z_dim = resolution, channels, z_dim
         self.prior, self.dataset, self.fit_limit = prior, dataset, float(fit_limit)
         self.G = Generator(resolution, channels, z_dim, ngf)
-        self.D = Discriminator(resolution, channels, ndf)
+        self.D = Discriminator(resolution, channels, ndf) if discriminator else None
 
     @property
     def config(self) -> dict:
@@ -164,7 +167,8 @@ class DCGAN(
         """
         fused = DCGAN(**self.config).to(next(self.parameters()).device)
         fused.load_state_dict(self.state_dict())
-        for net, out_dim in ((fused.G.net, 1), (fused.D.net, 0)):  # ConvTranspose: (in, out, k, k)
+        nets = [(fused.G.net, 1)] + ([(fused.D.net, 0)] if fused.D is not None else [])  # ConvTranspose: (in, out, k, k)
+        for net, out_dim in nets:
             for i, layer in enumerate(list(net)):
                 if isinstance(layer, nn.BatchNorm2d):
                     conv = net[i - 1]

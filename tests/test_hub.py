@@ -380,3 +380,75 @@ def test_oversized_weights_are_refused_before_their_bytes_are_requested(fake_hub
     monkeypatch.setenv("INPAINT_MAX_WEIGHTS_MB", "2")  # the same file under a higher limit
     assert "corrupt" in str(load_error(REPO))  # (it is not a real safetensors file)
     assert "GET" in weights_requested(fake_hub)
+
+
+# --- the Hub's community DCGANs (huggan layout) -----------------------------------------------------
+
+def community_generator(channels: int = 3, z_dim: int = 16, width: int = 4) -> torch.nn.Module:
+    """A generator as the community GAN sprint publishes them: a module whose `model` is the DCGAN
+    stack for 64x64 images (input z as N x z_dim x 1 x 1), with BatchNorm statistics that matter."""
+    from torch import nn
+
+    widths = [z_dim, width * 8, width * 4, width * 2, width]
+    layers = []
+    for i, (cin, cout) in enumerate(zip(widths, widths[1:])):
+        layers += [nn.ConvTranspose2d(cin, cout, 4, 1 if i == 0 else 2, 0 if i == 0 else 1, bias=False),
+                   nn.BatchNorm2d(cout), nn.ReLU(True)]
+    layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+    torch.manual_seed(3)
+    holder = nn.Module()
+    holder.model = nn.Sequential(*layers)
+    with torch.no_grad():
+        for name, buf in holder.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_(0, 0.1)
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 1.5)
+    return holder.eval()
+
+
+@pytest.mark.parametrize("weights", ["model.safetensors", "pytorch_model.bin"])
+def test_a_community_generator_loads_from_the_hub_and_completes(fake_hub, tmp_path, weights):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    import inpaint
+
+    g = community_generator()
+    state = {k: v.contiguous() for k, v in g.state_dict().items()}
+    if weights == "pytorch_model.bin":
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        blob = buffer.getvalue()
+    else:
+        save_file(state, str(tmp_path / "w.safetensors"))
+        blob = (tmp_path / "w.safetensors").read_bytes()
+    config = json.dumps({"num_channels": 3, "latent_dim": 16, "hidden_size": 4}).encode()
+    fake_hub.add_repo("huggan/tiny-dcgan", {"config.json": config, weights: blob})
+
+    model = load_model("huggan/tiny-dcgan")
+    assert model.D is None and (model.resolution, model.channels, model.z_dim) == (64, 3, 16)
+    assert model.config["dataset"] == "huggan/tiny-dcgan" and not model.config["discriminator"]
+    z = torch.randn(3, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(model.G(z), g.model(z[:, :, None, None]))  # the same generator
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8))
+    hole = inpaint.preset("center", image.size)
+    result = inpaint.complete(model, image, hole, iterations=5, restarts=2, lam=0.5)
+    assert result.image.size == image.size and "perceptual best" not in result.curves
+    assert any("no discriminator" in note and "λ was ignored" in note for note in result.notes)
+
+
+def test_community_checkpoints_that_are_not_generators_are_clear_errors(fake_hub, tmp_path):
+    config = json.dumps({"num_channels": 3, "latent_dim": 16, "hidden_size": 4}).encode()
+    save_file({"encoder.weight": torch.zeros(2, 2)}, str(tmp_path / "w.safetensors"))
+    fake_hub.add_repo("huggan/not-a-gan", {"config.json": config, "model.safetensors":
+                                           (tmp_path / "w.safetensors").read_bytes()})
+    assert "not a community DCGAN generator: unexpected keys 'encoder.weight'" in str(load_error("huggan/not-a-gan"))
+    fake_hub.add_repo("huggan/no-weights", {"config.json": config})
+    assert "has no pytorch_model.bin" in str(load_error("huggan/no-weights"))
+    fake_hub.add_repo("huggan/bad-config", {"config.json": json.dumps({"latent_dim": -3}).encode()})
+    assert "'latent_dim' must be a positive whole number" in str(load_error("huggan/bad-config"))
