@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from .errors import InpaintError
 
@@ -90,6 +91,20 @@ def from_image(mask: Image.Image | np.ndarray) -> np.ndarray:
     if mask.ndim == 3:
         mask = mask.max(-1)
     return mask > 0
+
+
+def grow(hole: np.ndarray, pixels: int) -> np.ndarray:
+    """The hole (bool H x W, True = hole) grown by `pixels` (every pixel within that Euclidean
+    distance of the hole joins it), or shrunk by -pixels (only hole pixels farther than that
+    from the known ones stay). 0: the hole as it is. A hole shrunk to nothing is empty."""
+    pixels = int(pixels)
+    if pixels > 0:
+        return ndimage.distance_transform_edt(~hole) <= pixels
+    if pixels < 0:
+        # pad with hole, so that the image's border does not count as known pixels
+        inside = ndimage.distance_transform_edt(np.pad(hole, 1, constant_values=True))[1:-1, 1:-1]
+        return inside > -pixels
+    return hole.copy()
 
 
 def from_editor(value: dict) -> tuple[Image.Image | None, np.ndarray | None]:

@@ -24,6 +24,7 @@ from scipy import ndimage
 from inpaint import InpaintError, Settings, complete
 from inpaint.__main__ import main
 from inpaint.imageio import MAX_PIXELS, normalize, read_image
+from inpaint.masks import grow
 from pictures import box, photo, save_mask
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +166,25 @@ def test_one_pixel_image(rgb):
         complete(rgb, img, np.ones((1, 1), bool), FAST)
     with pytest.raises(InpaintError, match="empty"):
         complete(rgb, img, np.zeros((1, 1), bool), FAST)
+
+
+# --- masks -----------------------------------------------------------------------------------
+
+def test_grow_and_shrink_a_hole():
+    hole = np.zeros((20, 30), bool)
+    hole[8:12, 10:20] = True
+    assert (grow(hole, 0) == hole).all() and grow(hole, 0) is not hole
+    grown = grow(hole, 2)
+    assert grown[hole].all() and grown[6, 15] and grown[10, 8] and not grown[5, 15] and not grown[10, 7]
+    assert not grown[6, 8]  # a disc, not a square: (2, 2) away is farther than 2
+    shrunk = grow(hole, -1)
+    assert (shrunk == np.pad(np.ones((2, 8), bool), ((9, 9), (11, 11)))).all()
+    assert not grow(hole, -2).any()  # shrunk to nothing
+    # the image's border is not known: a hole along it shrinks away from the known pixels only
+    left = np.zeros((10, 10), bool)
+    left[:, :4] = True
+    assert (grow(left, -1) == np.pad(np.ones((10, 3), bool), ((0, 0), (0, 7)))).all()
+    assert grow(np.ones((3, 3), bool), -1).all()
 
 
 # --- modes and orientation, through files and the CLI ----------------------------------------
