@@ -95,26 +95,28 @@ class Served:
 
 
 class Servers:
-    """Start the app with `servers(models, examples, limits=..., max_file_size=...)` (arguments as
-    `build_demo`'s; examples default to none, models to the bundled ones); every one is closed
-    at the end. gradio's cache goes to a folder of its own (GRADIO_TEMP_DIR stays set while
-    they serve: gradio reads it at each request)."""
+    """Start the app with `servers(models, examples, limits=..., max_file_size=..., cache=...)`
+    (arguments as `build_demo`'s; examples default to none, models to the bundled ones); every
+    one is closed at the end. cache=True: gradio's cache in a folder of its own, `Served.cache`
+    (GRADIO_TEMP_DIR stays set while they serve: gradio reads it at each request)."""
 
     def __init__(self, folder, monkeypatch):
         self.folder, self.mp, self.running = folder, monkeypatch, []
 
-    def __call__(self, models=None, examples=(), *, limits=None, max_file_size=None) -> Served:
+    def __call__(self, models=None, examples=(), *, limits=None, max_file_size=None, cache=False) -> Served:
         from ui import MAX_FILE_SIZE, build_demo
 
         files = self.folder / f"app-{len(self.running)}"
-        cache = files / "cache"
-        cache.mkdir(parents=True)
-        self.mp.setenv("GRADIO_TEMP_DIR", str(cache))
+        files.mkdir(parents=True)
+        if cache:
+            cache = files / "cache"
+            cache.mkdir()
+            self.mp.setenv("GRADIO_TEMP_DIR", str(cache))
         demo = build_demo(models, None if examples is None else list(examples), limits=limits)
         demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                     max_file_size=max_file_size or MAX_FILE_SIZE)
         self.running.append(demo)
-        return Served(demo, cache, files)
+        return Served(demo, cache or None, files)
 
     def close(self) -> None:
         for demo in self.running:
@@ -137,6 +139,6 @@ def served(tiny_checkpoints, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         servers = Servers(tmp_path_factory.mktemp("served"), mp)
         try:
-            yield servers(tiny_checkpoints)
+            yield servers(tiny_checkpoints, cache=True)
         finally:
             servers.close()

@@ -15,7 +15,7 @@ from inpaint import methods
 from inpaint.service import Limits, Service
 from pictures import box, mask_image, photo
 from ui import layout
-from ui.callbacks import Callbacks, paint_preset
+from ui.callbacks import Callbacks, before_after, card, continue_from, paint_preset, with_mask
 from ui.editor import from_editor
 
 FAST = dict(iterations=20, restarts=4)
@@ -148,6 +148,48 @@ def test_preset_buttons_draw_the_hole_into_the_editor():
     assert (from_editor(again)[1] == inpaint.preset("top", image.size)).all()
 
 
+def test_an_uploaded_mask_becomes_the_painted_hole():
+    image = photo(40, 30)
+    hole = box(image.size)
+    for mask in (mask_image(hole), mask_image(hole).convert("RGB"),
+                 mask_image(np.asarray(Image.fromarray(hole).resize((80, 60), Image.NEAREST)))):  # another size
+        value = with_mask(image, mask)
+        assert (from_editor(value)[1] == hole).all()
+        assert (np.asarray(value["layers"][0])[hole][:, 3] > 0).all()  # shown in red where the hole is
+    with pytest.raises(gr.Error, match="Upload a mask image"):
+        with_mask(image, None)
+
+
+def test_grow_and_shrink_the_hole_before_filling(run):
+    image = photo(64, 48)
+    hole = box(image.size)
+    covered = {}
+    for pixels in (-4, 0, 4):
+        _, (result, _, _, status) = final(run(editor(image, hole), "tiny-rgb", "", **FAST, grow=pixels))
+        covered[pixels] = int(status.split("The hole covered ")[1].split("%")[0])
+        grown = inpaint.masks.grow(hole, pixels)
+        assert (np.asarray(result)[~grown] == np.asarray(image)[~grown]).all()  # only the grown hole changed
+    assert covered[-4] < covered[0] < covered[4]
+    assert "(grown by 4 px)" in status
+
+
+def test_before_after_and_continue_from_the_result(run):
+    image = photo(40, 30)
+    value = editor(image, box(image.size))
+    _, (result, *_rest) = final(run(value, "tiny-rgb", "", **FAST))
+    before, after = before_after(value, 0, result)
+    assert before.size == after.size == image.size
+    red = np.asarray(before).astype(int)
+    assert (red[box(image.size)][:, 0] > red[box(image.size)][:, 1]).all()  # the hole shows in red
+    assert (np.asarray(after) == np.asarray(result)).all()
+    assert before_after(value, 0, None) is None
+    again = continue_from(result)
+    image2, hole2 = from_editor(again)
+    assert (np.asarray(image2) == np.asarray(result)).all() and not hole2.any()  # nothing painted yet
+    with pytest.raises(gr.Error, match="Fill a hole first"):
+        continue_from(None)
+
+
 @pytest.mark.parametrize("label,name", layout.PRESET_BUTTONS)
 def test_every_preset_button_gives_a_fillable_hole(run, label, name):
     image = photo(32, 32)
@@ -204,11 +246,24 @@ def test_stop_returns_the_best_so_far(calls):
 def test_generate_and_about(calls):
     grid_image, text = calls.generate("tiny-rgb", "", seed=3, count=9)
     assert grid_image.width >= 3 * 16 and "9 samples" in text
-    summary, card, samples = calls.about("tiny-grey", "")
+    summary, card = calls.about("tiny-grey", "")
     assert "16×16 greyscale" in summary
     assert "DCGAN" in card and "---" not in card.splitlines()[0]
-    assert "![" not in card  # local images are shown beside the card, not as broken links
-    assert samples is not None and samples.endswith("samples.png")
+    # the card's local images are inlined as it shows on the Hub, not broken links
+    assert "![samples](data:image/png;base64," in card
+    assert "](samples.png)" not in card
+
+
+def test_the_card_leaves_out_images_that_are_not_beside_it(tmp_path):
+    (tmp_path / "README.md").write_text("# Card\n\n![there](figure.png)\n\n![gone](missing.png)\n\n"
+                                        "![outside](../secret.png)\n\n![web](https://example.com/x.png)\n")
+    photo(8, 8).save(tmp_path / "figure.png")
+    photo(8, 8).save(tmp_path.parent / "secret.png")
+    text = card(tmp_path)
+    assert text.startswith("### Card")  # under the page's own headings
+    assert "![there](data:image/png;base64," in text
+    assert "gone" not in text and "outside" not in text and "secret" not in text
+    assert "![web](https://example.com/x.png)" in text
 
 
 def test_build_demo_without_models_or_examples_folder(tmp_path, monkeypatch):
@@ -283,7 +338,7 @@ def test_model_that_cannot_be_loaded(run):
     assert excinfo.value.title == "Model not available"
     with pytest.raises(gr.Error):
         callbacks_for({}).generate("x", "no/such/checkpoint/folder")
-    summary, _, _ = callbacks_for({}).about("x", "no/such/checkpoint/folder")
+    summary, _ = callbacks_for({}).about("x", "no/such/checkpoint/folder")
     assert summary.startswith("⚠️")
 
 
@@ -384,11 +439,11 @@ def test_the_hub_box_takes_hub_repo_ids_only(run, calls, tiny_checkpoints):
             final(run(editor(image, box(image.size)), "tiny-rgb", path, **FAST))
         assert path in error_message(excinfo) and "Hub repo id" in error_message(excinfo)
         refusals.add(error_message(excinfo).replace(path, "PATH"))
-        summary, _card, _samples = calls.about("tiny-rgb", path)
+        summary, _card = calls.about("tiny-rgb", path)
         refusals.add(summary.removeprefix("⚠️ ").replace(path, "PATH"))
     assert len(refusals) == 1, refusals
     # local development may allow folders in the box
-    summary, _card, _samples = callbacks_for({}, allow_local=True).about("x", tiny_checkpoints["tiny-rgb"])
+    summary, _card = callbacks_for({}, allow_local=True).about("x", tiny_checkpoints["tiny-rgb"])
     assert "16×16 colour" in summary
 
 

@@ -115,21 +115,52 @@ def hole_percent(status: str) -> int:
     return int(re.search(r"The hole covered (\d+)%", status).group(1))
 
 
-def red_tint(page, size, region) -> float:
-    """Mean R - G of the editor's canvas over `region` = (x0, y0, x1, y1), fractions of the image."""
-    b = image_box(page, size)
-    shot = Image.open(io.BytesIO(page.screenshot(clip=b))).convert("RGB")
-    arr = np.asarray(shot).astype(float)
+def tint(page, box: dict, region) -> float:
+    """Mean R - G of what the page shows in `box` over `region` = (x0, y0, x1, y1), fractions of it."""
+    arr = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=box))).convert("RGB")).astype(float)
     h, w = arr.shape[:2]
     x0, y0, x1, y1 = region
     part = arr[int(y0 * h): int(y1 * h), int(x0 * w): int(x1 * w)]
     return float((part[..., 0] - part[..., 1]).mean())
 
 
+def red_tint(page, size, region) -> float:
+    """Mean R - G of the editor's canvas over `region`, fractions of the image of `size`."""
+    return tint(page, image_box(page, size), region)
+
+
+def grey_picture(path: Path, size=(96, 96)) -> Path:
+    """A grey ramp with no red in it (red on the canvas is the hole)."""
+    grey = np.tile(np.linspace(70, 170, size[0], dtype=np.uint8), (size[1], 1))
+    Image.fromarray(np.stack([grey] * 3, -1)).save(path)
+    return path
+
+
+def upload_to_editor(page, url: str, path: Path, size: tuple[int, int]) -> None:
+    """Open the app and drop the image file at `path` (of `size`) into the editor.
+
+    A file given while the page is still mounting can be lost on a busy machine: it is given again.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.goto(url, wait_until="load")
+    page.wait_for_function("() => window.editor")
+    chooser = page.locator("#editor input[type=file]")
+    for _ in range(3):
+        chooser.set_input_files([])  # the same file again would not be a change
+        chooser.set_input_files(str(path))
+        try:
+            page.wait_for_function("([w, h]) => window.editor && window.editor.width === w"
+                                   " && window.editor.height === h", arg=list(size), timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            continue
+    wait_for_editor_image(page, size)
+
+
 def test_example_stroke_run(page, serve, tiny_checkpoints, tmp_path):
     OUT.mkdir(parents=True, exist_ok=True)
-    grey = np.tile(np.linspace(70, 170, 96, dtype=np.uint8), (96, 1))  # no red in it: red on the canvas is the hole
-    Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "example.png")
+    grey_picture(tmp_path / "example.png")
     examples = [{"model": "tiny-rgb", "image": str(tmp_path / "example.png"), "hole": "center", "caption": "grey"}]
     url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}, examples).url
 
@@ -158,10 +189,7 @@ def test_example_stroke_run(page, serve, tiny_checkpoints, tmp_path):
 def test_nothing_painted_shows_a_plain_error(page, serve, tiny_checkpoints, tmp_path):
     Image.new("RGB", (64, 48), (120, 120, 120)).save(tmp_path / "plain.png")
     url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}).url
-    page.goto(url, wait_until="load")
-    page.wait_for_selector("#editor")
-    page.locator("#editor input[type=file]").set_input_files(str(tmp_path / "plain.png"))
-    wait_for_editor_image(page, (64, 48))
+    upload_to_editor(page, url, tmp_path / "plain.png", (64, 48))
     page.click("#run")
     page.get_by_text("the mask is empty").first.wait_for()
     page.wait_for_timeout(500)
@@ -193,3 +221,99 @@ def test_real_app_screenshot(page, serve):
     status = page.evaluate(f"() => {STATUS}")
     assert "stopped by you" in status
     assert int(re.search(r"(\d+) iterations", status).group(1)) < 2000
+
+
+# --- the editor's features, as a person uses them ---------------------------------------------------
+
+def test_upload_a_mask_instead_of_painting(page, serve, tiny_checkpoints, tmp_path):
+    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}).url
+    upload_to_editor(page, url, grey_picture(tmp_path / "grey.png"), (96, 96))
+    hole = np.zeros((96, 96), bool)
+    hole[:48, :48] = True  # the top-left quarter, white
+    Image.fromarray(np.where(hole, 255, 0).astype(np.uint8), "L").save(tmp_path / "mask.png")
+    page.locator("#mask-upload input[type=file]").set_input_files(str(tmp_path / "mask.png"))
+    wait_for_editor_image(page, (96, 96))
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "mask-upload.png"))
+    assert red_tint(page, (96, 96), (0.05, 0.05, 0.45, 0.45)) > 40  # the mask's white shows as the hole
+    assert red_tint(page, (96, 96), (0.55, 0.55, 0.95, 0.95)) < 10
+    status = run_and_wait(page)
+    assert hole_percent(status) == 25
+
+
+def test_grow_and_shrink_the_hole_before_filling(page, serve, tiny_checkpoints, tmp_path):
+    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}).url
+    upload_to_editor(page, url, grey_picture(tmp_path / "grey.png"), (96, 96))
+    page.get_by_role("button", name="Centre").click()  # the middle quarter of the area: 25%
+    wait_for_editor_image(page, (96, 96))
+    assert hole_percent(run_and_wait(page)) == 25
+    set_slider(page, "grow", 8)
+    status = run_and_wait(page)
+    assert hole_percent(status) > 35 and "grown by 8 px" in status
+    set_slider(page, "grow", -8)
+    status = run_and_wait(page)
+    assert hole_percent(status) < 15 and "shrunk by 8 px" in status
+
+
+def test_before_after_slider_and_continue_from_the_result(page, serve, tiny_checkpoints, tmp_path):
+    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}).url
+    upload_to_editor(page, url, grey_picture(tmp_path / "grey.png"), (96, 96))
+    page.get_by_role("button", name="Top half").click()
+    wait_for_editor_image(page, (96, 96))
+    run_and_wait(page)
+
+    # before / after: the slider shows the image with its hole (red) left of the line, the result right of it
+    page.get_by_role("tab", name="Before / after").click()
+    page.wait_for_function("() => { const imgs = document.querySelectorAll('#compare img');"
+                           " return imgs.length >= 2 && [...imgs].every(i => i.complete && i.naturalWidth > 0); }")
+    page.wait_for_timeout(500)
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "before-after.png"))
+    shown = page.locator("#compare img").first.bounding_box()
+    assert tint(page, shown, (0.1, 0.1, 0.4, 0.4)) > 40   # before, in the hole: red
+    assert tint(page, shown, (0.6, 0.1, 0.9, 0.4)) < 10   # after, in the hole: filled, not red
+
+    # continue from the result: it becomes the editor's image, nothing painted, and fills again
+    page.get_by_role("tab", name="Result").click()
+    page.click("#continue")
+    wait_for_editor_image(page, (96, 96))
+    page.screenshot(path=str(OUT / "continue-editor.png"))
+    assert red_tint(page, (96, 96), (0.05, 0.05, 0.95, 0.45)) < 10  # the old hole is no longer painted
+    paint_stroke(page, (96, 96), y=0.8)
+    status = run_and_wait(page)
+    assert 0 < hole_percent(status) < 50  # the stroke alone: the top half filled before is not painted again
+    page.screenshot(path=str(OUT / "continue.png"), full_page=True)
+
+
+@pytest.mark.skipif(not (FASHION / "README.md").is_file(), reason="the bundled fashion-mnist-32 is not there")
+def test_the_about_tab_shows_the_model_card_as_on_the_hub(page, serve):
+    url = serve(None, None).url  # the bundled models
+    page.goto(url, wait_until="load")
+    page.get_by_role("tab", name="About").click()
+    page.wait_for_function("() => document.querySelectorAll('#card table').length > 0")
+    # the card's own figures: the samples and the completions, loaded
+    page.wait_for_function("() => { const imgs = [...document.querySelectorAll('#card img')];"
+                           " return ['samples', 'completions'].every(a => imgs.some(i => i.alt === a"
+                           " && i.complete && i.naturalWidth > 0)); }")
+    # the tables have room: no header is broken inside a word
+    broken = page.evaluate("""() => {
+        const out = [];
+        for (const th of document.querySelectorAll('#card th')) {
+            const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                for (const m of node.textContent.matchAll(/\\S+/g)) {
+                    const r = document.createRange();
+                    r.setStart(node, m.index);
+                    r.setEnd(node, m.index + m[0].length);
+                    const lines = new Set([...r.getClientRects()].map(c => Math.round(c.top)));
+                    if (lines.size > 1) out.push(m[0]);
+                }
+            }
+        }
+        return out;
+    }""")
+    assert broken == [], broken
+    card_width = page.locator("#card").bounding_box()["width"]
+    assert card_width > 0.6 * page.viewport_size["width"]  # the page's width, not half of it
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "about.png"), full_page=True)

@@ -384,7 +384,7 @@ def test_temporary_files_are_deleted(serve, tiny_checkpoints, tmp_path, monkeypa
     frequency, age = layout.DELETE_CACHE
     assert 0 < frequency <= age <= 24 * 3600
     monkeypatch.setattr(layout, "DELETE_CACHE", (1, 1))
-    s = serve(tiny_checkpoints)
+    s = serve(tiny_checkpoints, cache=True)
     client = s.client()
     image = upload(tmp_path, "in.png", photo(40, 30))
     mask = save_mask(tmp_path / "m.png", box((40, 30)))
@@ -457,7 +457,7 @@ def test_a_failing_hub_repo_leaves_the_bundled_models_serving(tiny_checkpoints, 
         fill(run, REPO)
     assert REPO in info.value.message and HUB_FAULTS[fault] in info.value.message, info.value.message
     assert info.value.title == "Model not available"
-    summary, _card, _samples = calls.about("tiny-rgb", REPO)  # the Hub box's own check
+    summary, _card = calls.about("tiny-rgb", REPO)  # the Hub box's own check
     assert summary.startswith("⚠️") and REPO in summary
     assert_bundled_still_serves(run)
 

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -14,11 +16,13 @@ from PIL import Image
 import inpaint
 from inpaint import methods
 from inpaint.imageio import grid
+from inpaint.masks import grow as grow_hole
 from inpaint.service import Finished, Loaded, Service
 
-from .editor import editor_value, from_editor
+from .editor import editor_value, from_editor, mask_hole, with_hole
 
 DEFAULTS = inpaint.Settings()
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 VIEW = 256               # small model-resolution images are shown upscaled to this size
 STOPPED = {"caller": " (stopped by you; the best so far)",
            "converged": " (stopped early: the loss had stopped improving)"}
@@ -30,9 +34,10 @@ def user_error(message: str, title: str = "Error") -> gr.Error:
 
 
 def read_editor(value, missing: str = "Upload an image first (or pick one of the examples below the editor).",
-                ) -> tuple[Image.Image, np.ndarray]:
-    """The editor's (image, hole), or a gr.Error when there is no image (saying `missing`) or it
-    can't be read. Whether the hole is usable (painted, not everything) is the engine's to say."""
+                grow: int | float | None = 0) -> tuple[Image.Image, np.ndarray]:
+    """The editor's (image, hole), the hole grown by `grow` pixels (shrunk when negative), or a
+    gr.Error when there is no image (saying `missing`) or it can't be read. Whether the hole is
+    usable (painted, not everything) is the engine's to say."""
     try:
         image, hole = from_editor(value)
     except inpaint.InpaintError as err:  # e.g. an image over the pixel limit
@@ -41,7 +46,14 @@ def read_editor(value, missing: str = "Upload an image first (or pick one of the
         raise user_error(f"The image could not be read ({err}). Try a PNG or JPEG file.") from None
     if image is None:
         raise user_error(missing, title="No image")
-    return image, hole
+    return image, grow_hole(hole, int(grow or 0))
+
+
+def _grown(pixels) -> str:
+    pixels = int(pixels or 0)
+    if pixels == 0:
+        return ""
+    return f" (grown by {pixels} px)" if pixels > 0 else f" (shrunk by {-pixels} px)"
 
 
 def settings(iterations, restarts, lam, seed, blend, method: str | None = None) -> inpaint.Settings:
@@ -78,8 +90,12 @@ def describe(loaded: Loaded) -> str:
             f"It can only fill holes with {net.dataset} content.")
 
 
+LOCAL_IMAGE = re.compile(r"!\[([^\]]*)\]\((?!\w+:)([^)\s]+)\)")  # ![alt](file beside the card), no URL
+
+
 def card(folder: Path | None) -> str:
-    """The model card without its YAML header and its local images (shown beside it)."""
+    """The model card as it reads on the Hub: without its YAML header, its headings under the
+    page's own, and its local images (samples, completions) inlined; one that is not there is left out."""
     path = folder / "README.md" if folder is not None else None
     if path is None or not path.is_file():
         return "*This model has no model card.*"
@@ -87,9 +103,16 @@ def card(folder: Path | None) -> str:
     if text.startswith("---"):
         end = text.find("\n---", 3)
         text = text[end + 4:] if end != -1 else text
-    lines = [line for line in text.splitlines() if not (line.startswith("![") and "](" in line and "://" not in line)]
-    lines = ["##" + line if line.startswith("#") else line for line in lines]  # under the page's own headings
-    return "\n".join(lines).strip()
+
+    def inline(match: re.Match) -> str:
+        image = (folder / match.group(2)).resolve()
+        if image.parent != folder.resolve() or image.suffix.lower() not in IMAGE_TYPES or not image.is_file():
+            return ""
+        data = base64.b64encode(image.read_bytes()).decode("ascii")
+        return f"![{match.group(1)}](data:{IMAGE_TYPES[image.suffix.lower()]};base64,{data})"
+
+    lines = ["##" + line if line.startswith("#") else line for line in text.splitlines()]
+    return LOCAL_IMAGE.sub(inline, "\n".join(lines)).strip()
 
 
 class Callbacks:
@@ -106,14 +129,15 @@ class Callbacks:
 
     def inpaint(self, editor, model: str | None = None, hub_repo: str = "", iterations: int = DEFAULTS.iterations,
                 restarts: int = DEFAULTS.restarts, lam: float = DEFAULTS.lam, seed: int = DEFAULTS.seed,
-                blend: str = DEFAULTS.blend, method: str = methods.DEFAULT, request: gr.Request = None,
-                progress=gr.Progress()):
-        """Fill the painted hole of the editor's image.
+                blend: str = DEFAULTS.blend, grow: int = 0, method: str = methods.DEFAULT,
+                request: gr.Request = None, progress=gr.Progress()):
+        """Fill the painted hole of the editor's image, grown by `grow` pixels first (shrunk when
+        negative).
 
         Returns (result image at the input's size, ranked candidates, raw G(z) of the best
         (upscaled), status text). While it runs it yields previews at the model's resolution.
         """
-        image, hole = read_editor(editor)
+        image, hole = read_editor(editor, grow=grow)
         wanted = settings(iterations, restarts, lam, seed, blend, method)
         loaded = self.load(model, hub_repo)
         progress(0, desc="Searching the latent space")
@@ -141,7 +165,8 @@ class Callbacks:
         net = loaded.model
         status = (f"Done in {c.seconds:.1f} s: {c.iterations} iterations{how}, {s.restarts} restarts, "
                   f"best loss {c.losses[0]:.4f}. Model {loaded.name} ({net.resolution}×{net.resolution}) on "
-                  f"{c.device}, blend {s.blend}. The hole covered {hole.mean():.0%} of the image.")
+                  f"{c.device}, blend {s.blend}. The hole covered {hole.mean():.0%} of the image"
+                  f"{_grown(grow)}.")
         status = " ".join([status, *c.notes])
         gallery = [(img, f"#{i + 1} · loss {loss:.4f}") for i, (img, loss) in enumerate(zip(c.candidates, c.losses))]
         yield c.image, gallery, _view(c.raw), status
@@ -160,14 +185,12 @@ class Callbacks:
         return grid(samples, scale=scale), f"{count} samples of {loaded.name}, seed {seed}."
 
     def about(self, model: str | None = None, hub_repo: str = ""):
-        """(model summary, model card markdown, samples.png or None) for the chosen model."""
+        """(model summary, model card markdown) for the chosen model."""
         try:
             loaded = self.load(model, hub_repo)
         except gr.Error as err:
-            return f"⚠️ {err.message}", "", None
-        folder = loaded.folder
-        samples = folder / "samples.png" if folder is not None and (folder / "samples.png").is_file() else None
-        return describe(loaded), card(folder), str(samples) if samples else None
+            return f"⚠️ {err.message}", ""
+        return describe(loaded), card(loaded.folder)
 
 
 def take_image(value) -> tuple[Image.Image, None]:
@@ -180,6 +203,30 @@ def painter(name: str):
     def paint(image: Image.Image) -> dict:
         return editor_value(image, inpaint.preset(name, image.size))
     return paint
+
+
+def with_mask(image: Image.Image, mask: Image.Image | None) -> dict:
+    """The held image with an uploaded mask image (white = hole) as the editor's painted hole."""
+    if mask is None:
+        raise user_error("Upload a mask image: white where the hole is, black elsewhere.", title="No mask")
+    return editor_value(image, mask_hole(mask, image.size))
+
+
+def before_after(editor, grow, result: Image.Image | None):
+    """(your image with the hole in red, the result) for the before/after slider."""
+    if result is None:
+        return None
+    image, hole = read_editor(editor, grow=grow)
+    if image.size != result.size:  # the editor changed since: compare with the result alone
+        return result, result
+    return with_hole(image, hole).convert("RGB"), result.convert("RGB")
+
+
+def continue_from(result: Image.Image | None) -> dict:
+    """The result as the editor's new image, nothing painted: fill another hole in it."""
+    if result is None:
+        raise user_error("Fill a hole first: then the result can be edited further.", title="No result")
+    return {"background": result, "layers": [], "composite": None}
 
 
 def paint_preset(value, name: str) -> dict:

@@ -56,9 +56,16 @@ def layer_hole(layer: Image.Image, size: tuple[int, int]) -> np.ndarray:
     sent: white / nonzero = hole. A layer of another size (the editor's canvas) is scaled.
     """
     if "A" in layer.getbands() and np.asarray(layer.getchannel("A")).min() < 255:
-        hole = np.asarray(layer.getchannel("A")) > 0
-    else:
-        hole = from_image(layer.convert("RGB"))
+        return _sized(np.asarray(layer.getchannel("A")) > 0, size)
+    return mask_hole(layer.convert("RGB"), size)
+
+
+def mask_hole(mask: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """A mask image (white / nonzero = hole; transparent = kept) -> its hole at `size` = (width, height)."""
+    return _sized(from_image(mask), size)
+
+
+def _sized(hole: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if hole.shape != (size[1], size[0]):
         hole = np.asarray(Image.fromarray(hole).resize(size, Image.NEAREST))
     return hole

@@ -15,7 +15,7 @@ from inpaint.blend import BLENDS
 from inpaint.complete import MAX_SEED
 from inpaint.service import Limits, Service
 
-from .callbacks import DEFAULTS, Callbacks, painter, take_image
+from .callbacks import DEFAULTS, Callbacks, before_after, continue_from, painter, take_image, with_mask
 from .editor import BRUSH, editor_value, guard_uploads, with_hole
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,7 @@ MAX_FILE_SIZE = os.environ.get("INPAINT_MAX_FILE_SIZE", "25mb")  # per uploaded 
 # gradio keeps every upload, result and streamed preview in its cache folder (GRADIO_TEMP_DIR): every 10
 # minutes, delete those older than an hour (and all of them when the server stops)
 DELETE_CACHE = (600, 3600)
+MAX_GROW = 32          # pixels the grow/shrink slider reaches either way
 QUEUE_SIZE = 32         # requests waiting in line, beyond which new ones get "queue is full"
 PRESET_BUTTONS = (("Centre", "center"), ("Left half", "left"), ("Top half", "top"),
                   ("Random pixels (80%)", "random"), ("Strokes", "strokes"))
@@ -124,6 +125,12 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                         with gr.Row():
                             preset_buttons = [(gr.Button(label, size="sm", min_width=80), name)
                                               for label, name in PRESET_BUTTONS]
+                        with gr.Row(equal_height=True):
+                            mask_upload = gr.Image(label="…or upload a mask (white = hole; replaces what is painted)",
+                                                   type="pil", image_mode=None, sources=("upload",), height=150,
+                                                   scale=1, elem_id="mask-upload")
+                            grow = gr.Slider(-MAX_GROW, MAX_GROW, value=0, step=1, scale=1, elem_id="grow",
+                                             label="Grow (+) or shrink (−) the hole by this many pixels before filling")
                         with gr.Row():
                             run_button = gr.Button("Fill the hole", variant="primary", scale=3, elem_id="run")
                             stop_button = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
@@ -142,9 +149,17 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                             blend = gr.Radio(list(BLENDS), value=DEFAULTS.blend,
                                              label="Blend the fill in with")
                     with gr.Column(scale=1):
-                        result = gr.Image(label="Result (your image's size)", type="pil", format="png",
-                                          interactive=False, height=380, elem_id="result")
+                        with gr.Tabs():
+                            with gr.Tab("Result"):
+                                result = gr.Image(label="Result (your image's size)", type="pil", format="png",
+                                                  interactive=False, height=380, elem_id="result")
+                            with gr.Tab("Before / after", elem_id="compare-tab"):
+                                compare = gr.ImageSlider(label="Before (the hole in red) / after: drag the line",
+                                                         type="pil", format="png", interactive=False, max_height=380,
+                                                         elem_id="compare")
                         status = gr.Markdown("Result, candidates and G(z) appear here.", label="Status", elem_id="status")
+                        continue_button = gr.Button("Continue from the result: paint another hole in it", size="sm",
+                                                    elem_id="continue")
                         candidates = gr.Gallery(label="Candidates, best first (click to enlarge)", format="png",
                                                 columns=4, height=220, interactive=False, elem_id="candidates")
                         raw = gr.Image(label="Raw G(z) of the best candidate (the model's resolution)",
@@ -162,33 +177,33 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                 gr.Markdown(method_text(service.limits))
                 gr.Markdown("### The chosen model")
                 about_summary = gr.Markdown()
-                with gr.Row():
-                    about_card = gr.Markdown()
-                    about_samples = gr.Image(label="Samples (from the model card)", interactive=False,
-                                             type="filepath", height=360)
+                about_card = gr.Markdown(elem_id="card")  # the whole width: the card's tables are wide
 
         # --- events
-        inputs = [editor, model, hub, iterations, restarts, lam, seed, blend, method]
+        inputs = [editor, model, hub, iterations, restarts, lam, seed, blend, grow, method]
         outputs = [result, candidates, raw, status]
+        quick = dict(queue=False, api_visibility="private", show_progress="hidden")
         run_button.click(calls.inpaint, inputs, outputs, api_name="inpaint", show_progress_on=[candidates, raw],
-                         concurrency_id="completion")
+                         concurrency_id="completion").success(before_after, [editor, grow, result], compare, **quick)
         stop_button.click(calls.stop, None, None, queue=False, api_visibility="private")
-        held = gr.State()  # the editor's image while the editor is cleared and set again
+        # the editor is set by first taking its image (and clearing it), then setting it: see _set_editor
+        held = gr.State()  # the editor's image meanwhile
         for button, name in preset_buttons:
-            # (see _set_editor: clear the editor, then set it)
-            button.click(take_image, editor, [held, editor], queue=False, api_visibility="private",
-                         show_progress="hidden").then(painter(name), held, editor, queue=False,
-                                                      api_visibility="private", show_progress="hidden")
+            button.click(take_image, editor, [held, editor], **quick).success(painter(name), held, editor, **quick)
+        mask_upload.upload(take_image, editor, [held, editor], **quick).success(
+            with_mask, [held, mask_upload], editor, **quick)
+        continue_button.click(lambda image: (continue_from(image), None), result, [held, editor], **quick).success(
+            lambda value: value, held, editor, **quick)
         gen_button.click(calls.generate, [model, hub, gen_seed, gen_count], [gen_image, gen_status],
                          api_name="generate", concurrency_id="completion")
 
         def describe(choice, hub_repo):
-            summary, card, samples = calls.about(choice, hub_repo)
+            summary, card = calls.about(choice, hub_repo)
             if summary.startswith("⚠️"):
                 gr.Warning(summary.removeprefix("⚠️ "), title="Model not available")
-            return summary, summary, card, samples
+            return summary, summary, card
 
-        about_outputs = [model_info, about_summary, about_card, about_samples]
+        about_outputs = [model_info, about_summary, about_card]
         model.change(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
         hub.submit(describe, [model, hub], about_outputs, api_visibility="private")
         demo.load(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
