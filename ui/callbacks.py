@@ -177,7 +177,7 @@ class Callbacks:
 
     def generate(self, model: str | None = None, hub_repo: str = "", seed: int = 0, count: int = 36):
         """A grid of `count` random samples G(z), z drawn with `seed`."""
-        seed = settings(DEFAULTS.iterations, DEFAULTS.restarts, None, seed, DEFAULTS.blend).seed
+        seed = settings(DEFAULTS.iterations, DEFAULTS.restarts, None, seed, DEFAULTS.blend).seed  # Settings' check
         loaded = self.load(model, hub_repo)
         count = int(min(max(int(count), 1), 64))
         samples = loaded.model.generate(count, seed=seed)
