@@ -179,7 +179,7 @@ def complete(
         chosen.append(fill)
     blended = [_restore_mode(out, image, hole) for out in blending.blend_all(original, chosen, hole, settings.blend, box)]
     if full_image is not image:
-        blended = [_unscaled(out, image, full_image, full_hole) for out in blended]
+        blended = [_unscaled(out, image, full_image, full_hole, settings.blend) for out in blended]
     return Completion(
         image=blended[0], candidates=blended, losses=[float(search.best_loss[i]) for i in order],
         raw=to_pil(fills[order[0]]), raw_candidates=[to_pil(fills[i]) for i in order],
@@ -218,13 +218,17 @@ def _scaled(image: Image.Image, hole: np.ndarray, max_side: int) -> tuple[Image.
     return image.resize(size, Image.LANCZOS), small
 
 
-def _unscaled(out: Image.Image, small: Image.Image, image: Image.Image, hole: np.ndarray) -> Image.Image:
-    """A completion of the scaled-down `small` brought back to `image`'s size: the pixels it
-    changed (the hole, and what an alpha blend feathers), scaled up, over the input's own."""
-    changed = np.asarray(out, dtype=np.int16) != np.asarray(small, dtype=np.int16)
-    changed = changed.any(-1) if changed.ndim == 3 else changed
-    region = np.asarray(Image.fromarray(changed.astype(np.uint8) * 255).resize(image.size, Image.NEAREST)) > 0
-    return Image.composite(out.resize(image.size, Image.LANCZOS), image, Image.fromarray(region | hole))
+def _unscaled(out: Image.Image, small: Image.Image, image: Image.Image, hole: np.ndarray, blend: str) -> Image.Image:
+    """A completion of the scaled-down `small` brought back to `image`'s size: scaled up, and
+    pasted over the input's own pixels in the hole only (the scaled hole is coarser than the
+    real one); with the alpha blend, also where it feathered the fill past the hole's edge."""
+    region = hole
+    if blend == "alpha":
+        changed = np.asarray(out, dtype=np.int16) != np.asarray(small, dtype=np.int16)
+        changed = changed.any(-1) if changed.ndim == 3 else changed
+        region = hole | (np.asarray(Image.fromarray(changed.astype(np.uint8) * 255).resize(image.size,
+                                                                                             Image.NEAREST)) > 0)
+    return Image.composite(out.resize(image.size, Image.LANCZOS), image, Image.fromarray(region))
 
 
 @dataclass

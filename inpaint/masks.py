@@ -1,4 +1,4 @@
-"""Masks: presets, the Gradio editor value, and the paper's importance weights.
+"""Masks: presets, mask images, growing and shrinking a hole, and the paper's importance weights.
 
 Convention. Outside the engine (files, the CLI, the app, every function here that returns
 a mask) a mask is a boolean H x W array with True = hole to fill (white in a mask image).
@@ -105,42 +105,6 @@ def grow(hole: np.ndarray, pixels: int) -> np.ndarray:
         inside = ndimage.distance_transform_edt(np.pad(hole, 1, constant_values=True))[1:-1, 1:-1]
         return inside > -pixels
     return hole.copy()
-
-
-def from_editor(value: dict) -> tuple[Image.Image | None, np.ndarray | None]:
-    """A Gradio ImageEditor value -> (background image, hole mask bool H x W).
-
-    The hole is every pixel any layer painted (alpha > 0). The value's images may be PIL
-    images, numpy arrays (H x W x 3/4) or file paths, as the editor's `type` decides.
-    """
-    if not value:
-        return None, None
-    background = _as_pil(value.get("background"))
-    composite = _as_pil(value.get("composite"))
-    image = background if background is not None else composite
-    if image is None:
-        return None, None
-    hole = np.zeros((image.height, image.width), dtype=bool)
-    for layer in value.get("layers") or []:
-        layer = _as_pil(layer)
-        if layer is None:
-            continue
-        alpha = np.asarray(layer.convert("RGBA"))[..., 3] > 0
-        if alpha.shape != hole.shape:  # the editor can return a layer of the canvas size
-            alpha = np.asarray(Image.fromarray(alpha).resize(image.size, Image.NEAREST))
-        hole |= alpha
-    return image, hole
-
-
-def _as_pil(x) -> Image.Image | None:
-    if x is None:
-        return None
-    if isinstance(x, Image.Image):
-        return x
-    if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
-        return Image.open(x)
-    arr = np.asarray(x)
-    return Image.fromarray(arr.astype(np.uint8) if arr.dtype != np.uint8 else arr)
 
 
 def known_from_hole(hole: torch.Tensor) -> torch.Tensor:
