@@ -475,3 +475,91 @@ def test_the_method_text_says_which_blends_keep_the_pixels_outside_the_hole(run)
     assert kept == {"poisson": True, "alpha": False, "none": True}
     claim = next(s for s in layout.method_text(Limits()).replace("\n", " ").split(". ") if "unchanged" in s)
     assert "alpha" in claim and "poisson" in claim.lower() and "none" in claim, claim
+
+
+# --- the loss plot, the domain warning and the side by side ----------------------------------------
+
+def test_the_page_plots_the_losses_while_it_searches(calls):
+    image = photo(40, 30)
+    previews, final_outputs = final(calls.fill(editor(image, box(image.size)), "tiny-rgb", "", iterations=30,
+                                               restarts=4))
+    assert previews, "previews stream"
+    for outputs in (*previews, final_outputs):
+        contextual, perceptual = outputs[4], outputs[5]
+        assert list(contextual.columns) == ["iteration", "loss", "curve"]
+        assert set(contextual["curve"]) == {"best", "median", "worst"}
+        assert not perceptual.visible  # λ = 0: no perceptual term to plot
+    contextual = final_outputs[4]
+    ran = int(final_outputs[3].split(": ")[1].split(" iterations")[0])  # it may stop early
+    assert contextual["iteration"].max() == ran
+    best = contextual[contextual["curve"] == "best"].set_index("iteration")["loss"]
+    worst = contextual[contextual["curve"] == "worst"].set_index("iteration")["loss"]
+    median = contextual[contextual["curve"] == "median"].set_index("iteration")["loss"]
+    assert (best <= median + 1e-6).all() and (median <= worst + 1e-6).all()  # λ = 0: the total is this term
+
+    # with λ > 0 the perceptual term has a panel of its own
+    _, final_outputs = final(calls.fill(editor(image, box(image.size)), "tiny-rgb", "", iterations=10, restarts=4,
+                                        lam=0.01))
+    perceptual = final_outputs[5]
+    assert perceptual.visible and {row[2] for row in perceptual.value["data"]} == {"best", "median", "worst"}
+
+
+def test_a_long_curve_is_thinned_for_the_plot():
+    from ui.callbacks import CURVE_POINTS, curve_frame
+
+    frame = curve_frame({"contextual best": list(range(2000)), "contextual worst": [1.0] * 2000}, "contextual")
+    best = frame[frame["curve"] == "best"]
+    assert len(best) <= CURVE_POINTS + 1 and best["iteration"].iloc[0] == 1 and best["iteration"].iloc[-1] == 2000
+    assert curve_frame({"contextual best": [1.0]}, "perceptual") is None
+
+
+@pytest.fixture
+def calibrated(tiny_checkpoints, tmp_path):
+    """The tiny colour model twice, with a fit_limit that no image meets ("strict") and one every image meets."""
+    import json
+    import shutil
+
+    folders = {}
+    for name, limit in (("strict", 1e-6), ("lenient", 1.0)):
+        folder = shutil.copytree(tiny_checkpoints["tiny-rgb"], tmp_path / name)
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps({**config, "fit_limit": limit}))
+        folders[name] = str(folder)
+    return folders
+
+
+def test_an_image_out_of_the_models_domain_is_warned_about(calibrated):
+    calls = callbacks_for(calibrated)
+    image = photo(40, 30)
+    with pytest.warns(UserWarning, match="looks unlike the tiny-rgb images"):
+        _, outputs = final(calls.fill(editor(image, box(image.size)), "strict", "", **FAST))
+    badge = outputs[6]
+    assert badge.visible and "Out of the model's domain" in badge.value
+    assert "tiny-rgb" in badge.value
+    _, outputs = final(calls.fill(editor(image, box(image.size)), "lenient", "", **FAST))
+    assert not outputs[6].visible
+
+
+def test_side_by_side_runs_the_same_image_and_hole_again(calls):
+    from ui.callbacks import remember
+
+    image = photo(40, 30)
+    value = editor(image, box(image.size))
+    with pytest.raises(gr.Error) as excinfo:
+        list(calls.second(None, "tiny-grey", "paper", 5))
+    assert "Fill a hole" in error_message(excinfo)
+    result, _, _, status = final(calls.inpaint(value, "tiny-rgb", "", **FAST, grow=2))[1]
+    first, heading, shown, shown_status = remember(value, 2, "tiny-rgb", "", FAST["iterations"], FAST["restarts"],
+                                                   0.0, 0, "poisson", methods.DEFAULT, result, status)
+    assert heading == "### A · tiny-rgb · your settings" and shown is result and shown_status == status
+
+    previews, (b_heading, b_image, b_status) = final(calls.second(first, "tiny-grey", "paper", 12))
+    assert b_heading == "### B · tiny-grey · the paper's settings"
+    assert b_image.size == image.size
+    # the paper's settings: 64 restarts, no early stop, with the iterations asked for; the same grown hole
+    assert "12 iterations, 64 restarts" in b_status and "Model tiny-grey" in b_status and "(grown by 2 px)" in b_status
+    assert status.split("The hole covered")[1][:4] == b_status.split("The hole covered")[1][:4]
+
+    _, (b_heading, _, b_status) = final(calls.second(first, "tiny-rgb", "same", 12))
+    assert b_heading == "### B · tiny-rgb · A's settings"
+    assert f"{FAST['restarts']} restarts" in b_status

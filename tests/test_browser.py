@@ -62,8 +62,11 @@ def wait_for_editor_image(page, size: tuple[int, int]) -> None:
 
 
 def image_box(page, size: tuple[int, int]) -> dict:
-    """Where the image is drawn on the editor's canvas (fitted and centred), in page pixels."""
-    box = page.locator("#editor canvas").first.bounding_box()
+    """Where the image is drawn on the editor's canvas (fitted and centred), in the viewport's pixels
+    (the editor scrolled into view first: a click on an example can scroll the page)."""
+    canvas = page.locator("#editor canvas").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
     scale = min(box["width"] / size[0], box["height"] / size[1])
     w, h = size[0] * scale, size[1] * scale
     return {"x": box["x"] + (box["width"] - w) / 2, "y": box["y"] + (box["height"] - h) / 2, "width": w, "height": h}
@@ -116,8 +119,10 @@ def hole_percent(status: str) -> int:
 
 
 def tint(page, box: dict, region) -> float:
-    """Mean R - G of what the page shows in `box` over `region` = (x0, y0, x1, y1), fractions of it."""
-    arr = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=box))).convert("RGB")).astype(float)
+    """Mean R - G of what the page shows in `box` (viewport pixels) over `region` = (x0, y0, x1, y1),
+    fractions of it."""
+    shown = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB")).astype(float)  # the viewport
+    arr = shown[round(box["y"]): round(box["y"] + box["height"]), round(box["x"]): round(box["x"] + box["width"])]
     h, w = arr.shape[:2]
     x0, y0, x1, y1 = region
     part = arr[int(y0 * h): int(y1 * h), int(x0 * w): int(x1 * w)]
@@ -317,3 +322,125 @@ def test_the_about_tab_shows_the_model_card_as_on_the_hub(page, serve):
     assert card_width > 0.6 * page.viewport_size["width"]  # the page's width, not half of it
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "about.png"), full_page=True)
+
+
+# --- the loss plot, the side by side and the domain check (issue 13) -------------------------------
+
+def plot_drawn(page, elem_id: str) -> bool:
+    """Whether the plot `elem_id` is on the page with its chart drawn (vega draws a canvas or an svg)."""
+    return page.evaluate(f"""() => {{ const el = document.querySelector('#{elem_id}');
+        if (!el || el.offsetParent === null) return false;
+        const chart = el.querySelector('canvas, svg.marks');
+        return !!chart && chart.getBoundingClientRect().height > 50; }}""")
+
+
+@pytest.mark.skipif(not (FASHION / "model.safetensors").is_file(), reason="the bundled fashion-mnist-32 is not there")
+def test_the_loss_plot_follows_the_search(page, serve):
+    OUT.mkdir(parents=True, exist_ok=True)
+    url = serve(None, None).url  # the bundled models and examples
+    open_app(page, url, "examples-fashion-mnist-32")
+    pick_example(page, "examples-fashion-mnist-32", (256, 256))
+    page.get_by_text("Advanced").click()
+    set_slider(page, "iterations", 2000)
+    lam = page.locator("label:has-text('λ (weight') input[type=number]")
+    lam.fill("0.003")
+    lam.press("Enter")
+
+    # while it searches, the plot is redrawn with each preview: the contextual term, and the perceptual
+    # one (λ > 0); a watcher in the page keeps each picture of the plot it sees while the status says so
+    page.evaluate(f"""() => {{ window.plotsSeen = new Set();
+        window.plotWatch = setInterval(() => {{
+            const chart = document.querySelector('#contextual-plot canvas, #contextual-plot svg.marks');
+            if (chart && ({STATUS}).includes('Searching'))
+                window.plotsSeen.add(chart.toDataURL ? chart.toDataURL() : chart.outerHTML);
+        }}, 50); }}""")
+    page.click("#run")
+    page.wait_for_function(f"() => ({STATUS}).includes('Searching')", timeout=120_000)
+    page.wait_for_function("() => document.querySelector('#perceptual-plot')?.offsetParent !== null")
+    page.locator("#contextual-plot").scroll_into_view_if_needed()
+    page.screenshot(path=str(OUT / "loss-plot-running.png"), full_page=True)
+    page.wait_for_function("() => window.plotsSeen.size >= 3", timeout=120_000)  # drawn, redrawn, redrawn
+    page.click("#stop")  # or it stopped early already: the plot stays, whole
+    page.wait_for_function(f"() => {STATUS_IDLE} && ({STATUS}).includes('Done in')", timeout=120_000)
+    page.evaluate("() => clearInterval(window.plotWatch)")
+    page.wait_for_timeout(1000)
+    assert plot_drawn(page, "contextual-plot") and plot_drawn(page, "perceptual-plot")
+    page.screenshot(path=str(OUT / "loss-plot.png"), full_page=True)
+
+    # λ = 0: no perceptual term, no second panel
+    lam.fill("0")
+    lam.press("Enter")
+    set_slider(page, "iterations", 30)
+    run_and_wait(page, timeout_ms=300_000)
+    page.wait_for_timeout(1000)
+    assert plot_drawn(page, "contextual-plot")
+    assert not page.locator("#perceptual-plot").is_visible()
+
+
+def test_side_by_side_with_the_papers_settings(page, serve, tiny_checkpoints, tmp_path):
+    url = serve(tiny_checkpoints).url  # tiny-rgb and tiny-grey
+    upload_to_editor(page, url, grey_picture(tmp_path / "grey.png"), (96, 96))
+    page.get_by_role("button", name="Centre").click()
+    wait_for_editor_image(page, (96, 96))
+    status = run_and_wait(page)
+
+    page.get_by_role("tab", name="Side by side").click()
+    page.get_by_text("A · tiny-rgb · your settings").wait_for()
+    assert page.locator("#first-status").inner_text().strip() == status.strip()
+    page.locator("#second-model input").click()
+    page.get_by_role("option", name="tiny-grey").click()
+    assert page.get_by_role("radio", name="The paper's").is_checked()
+    set_slider(page, "paper-iterations", 2000)  # the paper's settings never stop early: Stop ends it
+    page.click("#run-second")
+    second = "document.querySelector('#second-status [data-testid=markdown]')?.innerText || ''"
+    page.wait_for_function(f"() => ({second}).includes('Searching')", timeout=120_000)
+    page.get_by_text("B · tiny-grey · the paper's settings").wait_for()
+    page.screenshot(path=str(OUT / "side-by-side-running.png"), full_page=True)
+    page.click("#stop-second")
+    page.wait_for_function(f"() => ({second}).includes('Done in')", timeout=120_000)
+    page.wait_for_function("() => ['#first-image', '#second-image'].every(id => { const i = document.querySelector("
+                           "id + ' img'); return i && i.complete && i.naturalWidth > 0; })")
+    b_status = page.evaluate(f"() => {second}")
+    assert "stopped by you" in b_status and "64 restarts" in b_status and "Model tiny-grey" in b_status
+    assert hole_percent(b_status) == hole_percent(status)  # the same hole
+    # A left of B, level with it
+    a, b = page.locator("#first-image").bounding_box(), page.locator("#second-image").bounding_box()
+    assert a["x"] + a["width"] <= b["x"] and abs(a["y"] - b["y"]) < 5
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "side-by-side.png"), full_page=True)
+
+
+@pytest.mark.skipif(not (FASHION / "model.safetensors").is_file(), reason="the bundled fashion-mnist-32 is not there")
+def test_an_image_unlike_the_models_domain_is_warned_about(page, serve, tmp_path):
+    from pictures import photo
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    url = serve(None, None).url  # the bundled models (fashion-mnist-32 is calibrated) and examples
+    # a bright colour picture, nothing like Fashion-MNIST
+    upload_to_editor(page, url, photo(96, 96, seed=3).save(tmp_path / "colour.png") or tmp_path / "colour.png",
+                     (96, 96))
+    page.get_by_role("button", name="Centre").click()
+    wait_for_editor_image(page, (96, 96))
+    page.get_by_text("Advanced").click()
+    set_slider(page, "iterations", 20)
+    set_slider(page, "restarts", 8)
+    run_and_wait(page)
+    badge = page.locator("#domain")
+    badge.wait_for(state="visible")
+    assert "Out of the model's domain" in badge.inner_text() and "fashion-mnist" in badge.inner_text()
+    toast = page.locator("[data-testid=toast-body]")
+    toast.first.wait_for(state="visible")
+    assert "Out of the model's domain" in toast.first.inner_text() and "fashion-mnist" in toast.first.inner_text()
+    badge.scroll_into_view_if_needed()
+    page.screenshot(path=str(OUT / "out-of-domain.png"))
+    page.locator("[data-testid=toast-close]").first.click()
+    toast.first.wait_for(state="detached")
+
+    # a Fashion-MNIST test image (the app's own example): no warning
+    pick_example(page, "examples-fashion-mnist-32", (256, 256))
+    status = run_and_wait(page)
+    page.wait_for_timeout(1000)
+    assert "looks unlike" not in status
+    assert not badge.is_visible() and toast.count() == 0
+    page.locator("#result").scroll_into_view_if_needed()
+    page.screenshot(path=str(OUT / "in-domain.png"))

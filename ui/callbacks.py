@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import html
+import math
 import re
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 import inpaint
 from inpaint import methods
+from inpaint.complete import Completion, Progress
 from inpaint.imageio import grid
 from inpaint.masks import grow as grow_hole
 from inpaint.service import Finished, Loaded, Service
@@ -26,6 +30,9 @@ IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
 VIEW = 256               # small model-resolution images are shown upscaled to this size
 STOPPED = {"caller": " (stopped by you; the best so far)",
            "converged": " (stopped early: the loss had stopped improving)"}
+CURVE_POINTS = 200       # points per loss curve sent to the page: a long search is thinned, the plot stays light
+CURVES = ("best", "median", "worst")  # over the restarts; "best" is the restart lowest in total loss
+SECOND = {"same": "A's settings", "paper": "the paper's settings"}  # what the side-by-side run B can use
 
 
 def user_error(message: str, title: str = "Error") -> gr.Error:
@@ -115,6 +122,67 @@ def card(folder: Path | None) -> str:
     return LOCAL_IMAGE.sub(inline, "\n".join(lines)).strip()
 
 
+def curve_frame(curves: dict[str, list[float]], term: str) -> pd.DataFrame | None:
+    """The loss term `term` ("contextual" or "perceptual") per iteration as rows (iteration, loss, curve),
+    curve one of CURVES, at most CURVE_POINTS per curve (the last iteration always kept); None without it."""
+    rows = []
+    for curve in CURVES:
+        values = curves.get(f"{term} {curve}") or []
+        step = max(1, math.ceil(len(values) / CURVE_POINTS))
+        kept = sorted({*range(0, len(values), step), len(values) - 1}) if values else []
+        rows += [(i + 1, float(values[i]), curve) for i in kept]
+    return pd.DataFrame(rows, columns=["iteration", "loss", "curve"]) if rows else None
+
+
+def loss_plots(curves: dict[str, list[float]]) -> tuple:
+    """(the contextual plot's data, the perceptual plot: shown only when the search had that term)."""
+    perceptual = curve_frame(curves, "perceptual")
+    return curve_frame(curves, "contextual"), gr.LinePlot(value=perceptual, visible=perceptual is not None)
+
+
+def out_of_domain(loaded: Loaded, completion: Completion) -> str | None:
+    """A warning when the engine's domain check says the image looks unlike the model's domain, else None
+    (in the domain, or a model that is not calibrated)."""
+    if completion.in_domain is not False:
+        return None
+    dataset = loaded.model.dataset
+    return (f"This image looks unlike the {dataset} images that {loaded.name} was trained on (fit error "
+            f"{completion.fit_error:.3f}, over its limit {loaded.model.fit_limit:.3f}): it can only fill the hole "
+            f"with {dataset} content.")
+
+
+OUT_OF_DOMAIN = "Out of the model's domain"
+BADGE_STYLE = ("background:#fef3c7; color:#78350f; border:2px solid #f59e0b; border-radius:8px; "
+               "padding:8px 12px; font-size:15px;")
+
+
+def domain_badge(warning: str | None):
+    """The badge above the result: the domain warning in amber, or hidden when there is none."""
+    if warning is None:
+        return gr.HTML(value="", visible=False)
+    return gr.HTML(value=f'<div style="{BADGE_STYLE}">⚠️ <b>{OUT_OF_DOMAIN}.</b> {html.escape(warning)}</div>',
+                   visible=True)
+
+
+def status_line(done: Finished, loaded: Loaded, hole: np.ndarray, grow=0) -> str:
+    """What a finished completion says: time, iterations, restarts, loss, model, device, blend, hole, notes."""
+    c, s = done.completion, done.settings
+    how = STOPPED.get(done.stopped, "")
+    if done.stopped == "time limit":
+        how = f" (stopped at the time limit of {s.time_limit:g} s; the best so far)"
+    net = loaded.model
+    status = (f"Done in {c.seconds:.1f} s: {c.iterations} iterations{how}, {s.restarts} restarts, "
+              f"best loss {c.losses[0]:.4f}. Model {loaded.name} ({net.resolution}×{net.resolution}) on "
+              f"{c.device}, blend {s.blend}. The hole covered {hole.mean():.0%} of the image"
+              f"{_grown(grow)}.")
+    return " ".join([status, *c.notes])
+
+
+def searching(report: Progress) -> str:
+    return (f"Searching… iteration {report.iteration} of at most {report.total}, "
+            f"best loss {report.loss:.4f}")
+
+
 class Callbacks:
     """The page's callbacks over one service."""
 
@@ -132,44 +200,95 @@ class Callbacks:
                 blend: str = DEFAULTS.blend, grow: int = 0, method: str = methods.DEFAULT,
                 request: gr.Request = None, progress=gr.Progress()):
         """Fill the painted hole of the editor's image, grown by `grow` pixels first (shrunk when
-        negative).
+        negative): the API's `/inpaint`.
 
         Returns (result image at the input's size, ranked candidates, raw G(z) of the best
         (upscaled), status text). While it runs it yields previews at the model's resolution.
         """
+        # closing: a client that goes away closes this generator, and so the search (see Service.run)
+        with contextlib.closing(self.fill(editor, model, hub_repo, iterations, restarts, lam, seed, blend, grow,
+                                          method, request=request, progress=progress)) as page:
+            for outputs in page:
+                yield outputs[:4]
+
+    def fill(self, editor, model: str | None = None, hub_repo: str = "", iterations: int = DEFAULTS.iterations,
+             restarts: int = DEFAULTS.restarts, lam: float = DEFAULTS.lam, seed: int = DEFAULTS.seed,
+             blend: str = DEFAULTS.blend, grow: int = 0, method: str = methods.DEFAULT,
+             request: gr.Request = None, progress=gr.Progress()):
+        """`inpaint` as the page shows it: its four outputs, then the contextual and the perceptual
+        loss plots (updated with each preview) and the domain warning (shown, with a toast, when
+        the image looks unlike the model's domain)."""
         image, hole = read_editor(editor, grow=grow)
         wanted = settings(iterations, restarts, lam, seed, blend, method)
         loaded = self.load(model, hub_repo)
+        with contextlib.closing(self._reports(loaded, image, hole, wanted, method, request, progress)) as reports:
+            yield from self._page(reports, loaded, hole, grow)
+
+    @staticmethod
+    def _page(reports, loaded: Loaded, hole: np.ndarray, grow):
+        """`fill`'s outputs for each report."""
+        for report in reports:
+            if isinstance(report, Progress):
+                # None, not gr.skip(), for the candidates and G(z): gradio 6.31 answers a skip with a
+                # per-session copy of the component, and the files that copy writes later are never
+                # deleted by delete_cache (the old ones are hidden by the progress overlay anyway)
+                yield (_view(report.preview()), None, None, searching(report), *loss_plots(report.curves),
+                       domain_badge(None))
+                continue
+            c = report.completion
+            gallery = [(img, f"#{i + 1} · loss {loss:.4f}")
+                       for i, (img, loss) in enumerate(zip(c.candidates, c.losses))]
+            warning = out_of_domain(loaded, c)
+            if warning:
+                gr.Warning(f"{OUT_OF_DOMAIN}. {warning}", title=OUT_OF_DOMAIN)
+            yield (c.image, gallery, _view(c.raw), status_line(report, loaded, hole, grow), *loss_plots(c.curves),
+                   domain_badge(warning))
+
+    def second(self, first: dict | None, model: str | None, which: str = "paper",
+               paper_iterations: int = 1000, request: gr.Request = None, progress=gr.Progress()):
+        """Run B of the side by side: the image and hole of the last result (A, `first` as
+        `remember` kept it) again with `model` and `which` settings ("same": A's; "paper":
+        `Settings.paper()` with A's seed and blend, at most `paper_iterations`).
+
+        Yields (B's heading, B's image, B's status): previews while it searches, then the result.
+        """
+        if not first:
+            raise user_error("Fill a hole on the Inpaint tab first: B runs the same image and hole again.",
+                             title="No result yet")
+        image, hole = read_editor(first["editor"], grow=first["grow"])
+        wanted = settings(*first["settings"], first["method"])
+        if which == "paper":
+            wanted = inpaint.Settings.paper(seed=wanted.seed, blend=wanted.blend,
+                                            iterations=min(_whole(paper_iterations), self.service.limits.iterations))
+        loaded = self.load(model, "")
+        heading = f"### B · {loaded.name} · {SECOND.get(which, which)}"
+        with contextlib.closing(self._reports(loaded, image, hole, wanted, first["method"], request,
+                                              progress)) as reports:
+            for report in reports:
+                if isinstance(report, Progress):
+                    yield heading, _view(report.preview()), searching(report)
+                    continue
+                warning = out_of_domain(loaded, report.completion)
+                status = status_line(report, loaded, hole, first["grow"])
+                if warning:
+                    gr.Warning(f"{OUT_OF_DOMAIN} (B). {warning}", title=OUT_OF_DOMAIN)
+                    status = f"⚠️ **{OUT_OF_DOMAIN}.** {warning}\n\n{status}"
+                yield heading, report.completion.image, status
+
+    def _reports(self, loaded: Loaded, image: Image.Image, hole: np.ndarray, wanted: inpaint.Settings,
+                 method: str, request: gr.Request | None, progress):
+        """The service's reports of one completion (Progress..., Finished), the progress bar kept
+        up to date, the engine's errors as gr.Error."""
         progress(0, desc="Searching the latent space")
-        done: Finished | None = None
         try:
             with contextlib.closing(self.service.run(loaded.model, image, hole, wanted, method=method,
                                                      caller=_session(request))) as reports:
                 for report in reports:
-                    if isinstance(report, Finished):
-                        done = report
-                        break
-                    progress((report.iteration, report.total), desc="Searching the latent space")
-                    # None, not gr.skip(), for the candidates and G(z): gradio 6.31 answers a skip with a
-                    # per-session copy of the component, and the files that copy writes later are never
-                    # deleted by delete_cache (the old ones are hidden by the progress overlay anyway)
-                    yield (_view(report.preview()), None, None,
-                           f"Searching… iteration {report.iteration} of at most {report.total}, "
-                           f"best loss {report.loss:.4f}")
+                    if isinstance(report, Progress):
+                        progress((report.iteration, report.total), desc="Searching the latent space")
+                    yield report
         except inpaint.InpaintError as err:
             raise user_error(str(err)) from None
-        c, s = done.completion, done.settings
-        how = STOPPED.get(done.stopped, "")
-        if done.stopped == "time limit":
-            how = f" (stopped at the time limit of {s.time_limit:g} s; the best so far)"
-        net = loaded.model
-        status = (f"Done in {c.seconds:.1f} s: {c.iterations} iterations{how}, {s.restarts} restarts, "
-                  f"best loss {c.losses[0]:.4f}. Model {loaded.name} ({net.resolution}×{net.resolution}) on "
-                  f"{c.device}, blend {s.blend}. The hole covered {hole.mean():.0%} of the image"
-                  f"{_grown(grow)}.")
-        status = " ".join([status, *c.notes])
-        gallery = [(img, f"#{i + 1} · loss {loss:.4f}") for i, (img, loss) in enumerate(zip(c.candidates, c.losses))]
-        yield c.image, gallery, _view(c.raw), status
 
     def stop(self, request: gr.Request = None) -> None:
         """Ask this session's running completion to stop; it returns the best fill found so far."""
@@ -220,6 +339,14 @@ def before_after(editor, grow, result: Image.Image | None):
     if image.size != result.size:  # the editor changed since: compare with the result alone
         return result, result
     return with_hole(image, hole).convert("RGB"), result.convert("RGB")
+
+
+def remember(editor, grow, model, hub_repo, iterations, restarts, lam, seed, blend, method, result, status) -> tuple:
+    """After a result: what the side by side's B runs again (the editor's value, the grow, A's
+    settings and method), and A's heading, image and status for its column."""
+    first = {"editor": editor, "grow": grow, "method": method,
+             "settings": (iterations, restarts, lam, seed, blend)}
+    return first, f"### A · {(hub_repo or '').strip() or model} · your settings", result, status
 
 
 def continue_from(result: Image.Image | None) -> dict:

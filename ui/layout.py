@@ -15,19 +15,23 @@ from inpaint.blend import BLENDS
 from inpaint.complete import MAX_SEED
 from inpaint.service import Limits, Service
 
-from .callbacks import DEFAULTS, Callbacks, before_after, continue_from, painter, take_image, with_mask
+from .callbacks import (CURVES, DEFAULTS, Callbacks, before_after, continue_from, painter, remember,
+                        take_image, with_mask)
 from .editor import BRUSH, editor_value, guard_uploads, with_hole
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "checkpoints"
 EXAMPLES = ROOT / "examples"
 BUNDLED = ("fashion-mnist-32", "emoji-64")  # the picker's order
+PAPER = inpaint.Settings.paper()
 MAX_FILE_SIZE = os.environ.get("INPAINT_MAX_FILE_SIZE", "25mb")  # per uploaded file (launch's max_file_size)
 # gradio keeps every upload, result and streamed preview in its cache folder (GRADIO_TEMP_DIR): every 10
 # minutes, delete those older than an hour (and all of them when the server stops)
 DELETE_CACHE = (600, 3600)
 MAX_GROW = 32          # pixels the grow/shrink slider reaches either way
 QUEUE_SIZE = 32         # requests waiting in line, beyond which new ones get "queue is full"
+CURVE_COLOURS = dict(zip(CURVES, ("#1d4ed8", "#9ca3af", "#f59e0b")))  # the best restart stands out
+COLOUR_KEY = "blue: the best restart (lowest total loss), grey: the median, orange: the worst of the restarts"
 PRESET_BUTTONS = (("Centre", "center"), ("Left half", "left"), ("Top half", "top"),
                   ("Random pixels (80%)", "random"), ("Strokes", "strokes"))
 
@@ -149,6 +153,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                             blend = gr.Radio(list(BLENDS), value=DEFAULTS.blend,
                                              label="Blend the fill in with")
                     with gr.Column(scale=1):
+                        domain = gr.HTML(visible=False, elem_id="domain")  # the domain check's warning
                         with gr.Tabs():
                             with gr.Tab("Result"):
                                 result = gr.Image(label="Result (your image's size)", type="pil", format="png",
@@ -164,6 +169,39 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                                                 columns=4, height=220, interactive=False, elem_id="candidates")
                         raw = gr.Image(label="Raw G(z) of the best candidate (the model's resolution)",
                                        type="pil", format="png", interactive=False, height=220, elem_id="raw")
+                        # the terms have different scales: one panel each; the perceptual one only when λ > 0
+                        gr.Markdown(f"**The search's losses per iteration** ({COLOUR_KEY}): the plot follows "
+                                    "the search as it runs.")
+                        contextual_plot = _loss_plot("Contextual loss ‖W ⊙ M ⊙ (G(z) − y)‖₁",
+                                                     "contextual-plot", visible=True)
+                        perceptual_plot = _loss_plot("Perceptual loss −log D(G(z)) (λ > 0)", "perceptual-plot",
+                                                     visible=False)
+            with gr.Tab("Side by side", elem_id="side-by-side-tab"):
+                gr.Markdown("The same image and hole as your last result (**A**), run again with another model or "
+                            "the paper's settings (**B**), the two next to each other. Fill a hole on the Inpaint "
+                            "tab first. The paper's settings take long on a CPU (about half a minute for a 32×32 "
+                            "model, two minutes for 64×64): fewer iterations give a quicker look.")
+                with gr.Row(equal_height=True):
+                    second_model = gr.Dropdown(choices=list(models), value=first,
+                                               label="B's model", scale=1, elem_id="second-model")
+                    second_which = gr.Radio([(f"The paper's: λ {PAPER.lam:g}, lr {PAPER.lr:g}, {PAPER.restarts} restarts, "
+                                              "no early stop", "paper"), ("A's settings (another model)", "same")],
+                                            value="paper", label="B's settings", scale=2, elem_id="second-which")
+                    paper_iterations = gr.Slider(1, service.limits.iterations,
+                                                 value=min(PAPER.iterations, service.limits.iterations), step=1,
+                                                 label=f"Iterations with the paper's settings (the paper: "
+                                                       f"{PAPER.iterations})", scale=2, elem_id="paper-iterations")
+                with gr.Row():
+                    second_button = gr.Button("Run B", variant="primary", scale=3, elem_id="run-second")
+                    second_stop = gr.Button("Stop", variant="stop", scale=1, elem_id="stop-second")
+                with gr.Row(equal_height=False):
+                    first_heading, first_image, first_status = _side(
+                        "A", "your last result", "Fill a hole on the Inpaint tab: its result shows here.", "first")
+                    second_heading, second_image, second_status = _side(
+                        "B", "another model or the paper's settings", "Choose B's model and settings above, then "
+                        "Run B.", "second")
+                first_run = gr.State()  # what B runs again: A's editor value, grow, settings and method
+
             with gr.Tab("Generate"):
                 gr.Markdown("Random samples G(z) from the chosen model: what it has learned its domain looks like.")
                 with gr.Row():
@@ -183,9 +221,24 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         inputs = [editor, model, hub, iterations, restarts, lam, seed, blend, grow, method]
         outputs = [result, candidates, raw, status]
         quick = dict(queue=False, api_visibility="private", show_progress="hidden")
-        run_button.click(calls.inpaint, inputs, outputs, api_name="inpaint", show_progress_on=[candidates, raw],
-                         concurrency_id="completion").success(before_after, [editor, grow, result], compare, **quick)
+        # the page's run also shows the loss plots and the domain warning; API clients keep /inpaint's four
+        # outputs, from an event of its own (a trigger the page never shows)
+        api_trigger = gr.Button(visible=False)
+        api_trigger.click(calls.inpaint, inputs, outputs, api_name="inpaint", concurrency_id="completion")
+        ran = run_button.click(calls.fill, inputs, [*outputs, contextual_plot, perceptual_plot, domain],
+                               api_visibility="private", show_progress_on=[candidates, raw],
+                               concurrency_id="completion")
+        # one after the other: both write the result's file again (gradio caches it by content), which a
+        # reader of it at the same moment can find half written
+        ran.success(before_after, [editor, grow, result], compare, **quick).then(
+            remember, [editor, grow, model, hub, iterations, restarts, lam, seed, blend, method, result, status],
+            [first_run, first_heading, first_image, first_status], **quick)
         stop_button.click(calls.stop, None, None, queue=False, api_visibility="private")
+        second_button.click(calls.second, [first_run, second_model, second_which, paper_iterations],
+                            [second_heading, second_image, second_status], api_visibility="private",
+                            show_progress_on=[second_image], concurrency_id="completion")
+        second_stop.click(calls.stop, None, None, queue=False, api_visibility="private")
+        model.change(lambda name: name, model, second_model, **quick)  # B starts from A's model
         # the editor is set by first taking its image (and clearing it), then setting it: see _set_editor
         held = gr.State()  # the editor's image meanwhile
         for button, name in preset_buttons:
@@ -210,6 +263,26 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
     # two CPU cores: one completion at a time, up to QUEUE_SIZE waiting in line (then "queue is full")
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
     return demo
+
+
+def _side(letter: str, what: str, waiting: str, name: str) -> tuple[gr.Markdown, gr.Image, gr.Markdown]:
+    """One column of the side by side: (heading, image, status), elem_ids `name`-image and `name`-status."""
+    with gr.Column(scale=1, elem_id=f"{name}-column"):
+        heading = gr.Markdown(f"### {letter} · {what}")
+        image = gr.Image(label=letter, type="pil", format="png", interactive=False, height=320,
+                         elem_id=f"{name}-image")
+        status = gr.Markdown(waiting, elem_id=f"{name}-status")
+    return heading, image, status
+
+
+def _loss_plot(label: str, elem_id: str, *, visible: bool) -> gr.LinePlot:
+    """A plot of one loss term per iteration: the best restart, the median and the worst.
+
+    Without a legend (COLOUR_KEY names the colours above the plots): gradio 6.31 cuts a legend
+    under the plot off, and a label longer than a line cuts off the x axis."""
+    return gr.LinePlot(x="iteration", y="loss", color="curve", color_map=CURVE_COLOURS, colors_in_legend=[],
+                       label=label, x_title="iteration", y_title="loss", height=280, visible=visible,
+                       elem_id=elem_id)
 
 
 def _read_examples(models: dict[str, str]) -> list[dict]:
