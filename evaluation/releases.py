@@ -16,7 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from inpaint.hub import load_model
@@ -70,7 +69,6 @@ def main(argv=None) -> int:
     if missing:
         print(f"error: no releases (RUN/releases/STEP/model.safetensors) in {', '.join(missing)}", file=sys.stderr)
         return 2
-    torch.set_grad_enabled(False)
     rows = score(args.runs, args.samples, args.split)
     print(table(rows))
     if args.out:

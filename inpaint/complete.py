@@ -153,7 +153,8 @@ def complete(
     fit = Fit(image.size, model.resolution)
     problem = _problem(model_view(image, model.channels), hole, fit, settings, device)
     model = _fused(model)
-    search = _optimize(model, problem, settings, precision, on_progress, progress_every, started)
+    with torch.enable_grad():  # the search needs gradients even when the caller turned them off
+        search = _optimize(model, problem, settings, precision, on_progress, progress_every, started)
     with torch.no_grad(), autocast(device, precision):
         fills = model.G(search.best_z).float().cpu()
     order = _rank(search.best_loss.cpu(), fills, ((1 - problem.known) * problem.inside).cpu(), settings.candidates)

@@ -531,3 +531,11 @@ def test_loss_curves_for_the_plot(grey, lam):
     assert totals[0] == pytest.approx(result.history[0], rel=1e-4)  # the first step's best is the record
     assert np.all(np.array(result.history) <= totals + 1e-4)       # never better than the record so far
     assert [len(c["contextual best"]) for c in seen] == [5, 10, 12]  # snapshots, not the growing lists
+
+
+def test_a_caller_without_gradients_still_gets_a_search(rgb):
+    img, hole = photo(12, 10), preset("center", (12, 10))
+    expected = complete(rgb, img, hole, FAST)
+    with torch.no_grad():
+        inside = complete(rgb, img, hole, FAST)
+    assert inside.losses == expected.losses
