@@ -410,6 +410,9 @@ def test_api_inpaint(served, tmp_path):
     # every input but the editor value has a default; the method is the last of them
     api = client.view_api(print_info=False, return_format="dict")
     params = api["named_endpoints"]["/inpaint"]["parameters"]
+    # the page's own events (its run with the loss plot and the domain warning, the side by side) are not the API's
+    assert set(api["named_endpoints"]) == {"/inpaint", "/generate"}
+    assert len(api["named_endpoints"]["/inpaint"]["returns"]) == 4
     assert params[0]["parameter_name"] == "editor" and not params[0]["parameter_has_default"]
     assert all(p["parameter_has_default"] for p in params[1:])
     assert params[-1]["parameter_name"] == "method" and params[-1]["parameter_default"] == methods.DEFAULT
