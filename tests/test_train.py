@@ -62,8 +62,8 @@ def test_smoke_run_writes_a_loadable_checkpoint(image_folder, tmp_path):
     run = run_dir(out)  # the training state stays out of the shipped folder, under the cache here
     assert not (out / "training").exists() and run.parent == Path(os.environ["GAN_INPAINT_CACHE"]) / "runs"
     assert (run / "state.pt").exists() and (run / "samples_000004.png").exists()
-    # each checkpoint is kept as a candidate release; the final, off-cadence save is only OUT
-    assert sorted(p.name for p in (run / "releases").iterdir()) == ["000004"]
+    # each checkpoint is kept as a candidate release, and where the run stopped
+    assert sorted(p.name for p in (run / "releases").iterdir()) == ["000004", "000006"]
     assert inpaint.load_model(run / "releases" / "000004").generate(1).shape == (1, 3, 16, 16)
     assert run_dir(tmp_path / "elsewhere" / "ckpt") != run  # same name, another folder: another run
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]

@@ -5,7 +5,7 @@ The data order and the noise of a step depend on (seed, rank, step) alone, so a 
 resumed from its state.pt continues exactly as if it had not stopped. OUT itself is always a
 loadable checkpoint folder (config.json, model.safetensors, README.md, samples.png); the
 resumable state, the log, the sample grids and a loadable copy of every checkpoint
-(releases/STEP/, the candidates a release is chosen from on validation) go to a run folder
+(releases/STEP/, the candidates a release is chosen from on validation, the last one too) go to a run folder
 outside it (`run_dir`).
 """
 
@@ -257,7 +257,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
     started, last_save = time.monotonic(), step
 
-    def save():
+    def save(final: bool = False):
         if rank != 0:
             return
         total = seconds + time.monotonic() - started
@@ -276,7 +276,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
                 "world_size": world, "device": hardware(device), "precision": precision, "recipe": recipe(cfg),
                 "images": len(images), **cfg.extra}
         export.export(shipped, out, samples=samples, info=info)
-        if step % cfg.checkpoint_every == 0:  # every checkpoint stays a candidate release, chosen on validation
+        if final or step % cfg.checkpoint_every == 0:  # each checkpoint and the end are candidate releases
             export.export(shipped, run / "releases" / f"{step:06d}", samples=samples, info=info)
 
     model.train()
@@ -313,7 +313,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         if out_of_time:
             break
     if step != last_save or not (out / "model.safetensors").exists():
-        save()
+        save(final=True)
     bar.close()
     if world > 1:
         dist.barrier()
