@@ -24,16 +24,20 @@ except ImportError:
 REPO = "user/tiny"
 
 
-def tiny(seed: int = 0) -> DCGAN:
-    torch.manual_seed(seed)
-    model = DCGAN(resolution=8, channels=1, z_dim=8, ngf=4, ndf=4, dataset="test")
-    with torch.no_grad():  # BatchNorm statistics that matter in eval mode
+def with_batchnorm_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """The model in eval mode with BatchNorm running statistics that matter (not 0 and 1)."""
+    with torch.no_grad():
         for name, buf in model.named_buffers():
             if name.endswith("running_mean"):
                 buf.normal_(0, 0.1)
             elif name.endswith("running_var"):
                 buf.uniform_(0.5, 1.5)
     return model.eval()
+
+
+def tiny(seed: int = 0) -> DCGAN:
+    torch.manual_seed(seed)
+    return with_batchnorm_statistics(DCGAN(resolution=8, channels=1, z_dim=8, ngf=4, ndf=4, dataset="test"))
 
 
 def outputs(model: DCGAN) -> tuple[torch.Tensor, torch.Tensor]:
@@ -398,13 +402,7 @@ def community_generator(channels: int = 3, z_dim: int = 16, width: int = 4) -> t
     torch.manual_seed(3)
     holder = nn.Module()
     holder.model = nn.Sequential(*layers)
-    with torch.no_grad():
-        for name, buf in holder.named_buffers():
-            if name.endswith("running_mean"):
-                buf.normal_(0, 0.1)
-            elif name.endswith("running_var"):
-                buf.uniform_(0.5, 1.5)
-    return holder.eval()
+    return with_batchnorm_statistics(holder)
 
 
 @pytest.mark.parametrize("weights", ["model.safetensors", "pytorch_model.bin"])
