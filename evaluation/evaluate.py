@@ -261,6 +261,13 @@ def write_report(out: Path, summary: dict, rows: list, figures: dict) -> None:
     (out / "results.md").write_text(markdown(summary) + "\n")
 
 
+def _difference(c: dict, se_label: str = "") -> str:
+    """A paired comparison's hole-PSNR difference in words: mean, standard error, per mask."""
+    se = f" ± {c['standard_error']:.2f}{se_label}" if c["standard_error"] is not None else ""
+    per = ", ".join(f"{k} {v:+.2f}" for k, v in c["per_mask"].items())
+    return f"hole PSNR {c['psnr_hole_difference']:+.2f} dB{se} (per mask: {per})"
+
+
 def markdown(summary: dict) -> str:
     has_sem = summary.get("clean_accuracy") is not None
     lines = [f"On the {summary['split']} split of {summary.get('dataset', '?')}.", ""] if "split" in summary else []
@@ -279,16 +286,12 @@ def markdown(summary: dict) -> str:
             lines.append(f"Semantic accuracy averaged over {', '.join(summary['semantic_masks'])} masks: {avg}.")
     if "paper_comparison" in summary:
         c = summary["paper_comparison"]
-        se = f" ± {c['standard_error']:.2f} (standard error)" if c["standard_error"] is not None else ""
-        per = ", ".join(f"{k} {v:+.2f}" for k, v in c["per_mask"].items())
-        lines += ["", f"{c['method']} vs {c['reference']} on the same {c['n']} image-mask pairs: hole PSNR "
-                      f"{c['psnr_hole_difference']:+.2f} dB{se} (per mask: {per}), {c['times_faster']:.0f}× less time."]
+        lines += ["", f"{c['method']} vs {c['reference']} on the same {c['n']} image-mask pairs: "
+                      f"{_difference(c, ' (standard error)')}, {c['times_faster']:.0f}× less time."]
     if "blend_effect" in summary:
         c = summary["blend_effect"]
-        se = f" ± {c['standard_error']:.2f}" if c["standard_error"] is not None else ""
-        per = ", ".join(f"{k} {v:+.2f}" for k, v in c["per_mask"].items())
         lines += ["", f"The blend alone ({c['method']} vs {c['reference']}, the same search) on {c['n']} image-mask "
-                      f"pairs: hole PSNR {c['psnr_hole_difference']:+.2f} dB{se} (per mask: {per})."]
+                      f"pairs: {_difference(c)}."]
     if "samples" in summary:
         s = summary["samples"]
         split = s.get("split", "held-out")

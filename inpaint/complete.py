@@ -362,13 +362,13 @@ def _optimize(model: DCGAN, problem: _Problem, s: Settings, precision: str, on_p
 
 
 def _record(curves: dict[str, list[float]], total: torch.Tensor, terms: dict[str, torch.Tensor | None]) -> None:
-    """Append this iteration's loss terms: of the restart lowest in total, the median and the worst."""
-    best = int(total.argmin())
-    for name, values in terms.items():
-        if values is None:
-            continue
-        stats = torch.stack([values[best], values.median(), values.max()]).tolist()
-        for kind, value in zip(("best", "median", "worst"), stats):
+    """Append this iteration's loss terms: of the restart lowest in total, the median and the worst
+    (one transfer from the device for all of them)."""
+    best = total.argmin()
+    present = {name: values for name, values in terms.items() if values is not None}
+    stats = torch.stack([torch.stack([v[best], v.median(), v.max()]) for v in present.values()]).tolist()
+    for name, row in zip(present, stats):
+        for kind, value in zip(("best", "median", "worst"), row):
             curves.setdefault(f"{name} {kind}", []).append(value)
 
 
