@@ -7,8 +7,10 @@ For each model: the default settings (a whole completion, timed end to end, medi
 default settings' optimization loop in fp32 and bf16, and the paper's settings (1000
 iterations x 64 restarts, fp32; the per-iteration time is measured over --paper-iterations
 steps and a completion is 1000 of them, since the paper's algorithm has no early stop).
-Peak memory is the resident set of a fresh process running that case. Prints a Markdown
-table and writes it to --out as JSON too.
+Peak memory is the resident set of a fresh process running that case, and on a GPU also
+the most GPU memory PyTorch held (`torch.cuda.max_memory_allocated`). On a machine with a GPU
+the completions and the training step run there (`--device cpu` measures the CPU instead).
+Prints a Markdown table and writes it to --out as JSON too.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = [str(ROOT / "checkpoints" / "fashion-mnist-32"), str(ROOT / "checkpoints" / "emoji-64")]
 
 
-def machine() -> str:
+def machine(device: str = "auto") -> str:
     import torch
 
-    if torch.cuda.is_available():
+    from inpaint.device import pick_device
+
+    if pick_device(device).type == "cuda":
         return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda}), torch {torch.__version__}"
     from inpaint.device import cpu_has_fast_bf16, hardware
 
@@ -39,7 +43,8 @@ def machine() -> str:
            f"{platform.python_implementation()} {platform.python_version()}"
 
 
-def _case(model_path: str, case: str, repeats: int, paper_iterations: int, loop_iterations: int, queue) -> None:
+def _case(model_path: str, case: str, repeats: int, paper_iterations: int, loop_iterations: int, device: str,
+          queue) -> None:
     """One case in a fresh process, so its peak RSS is its own."""
     import numpy as np
     from PIL import Image
@@ -48,7 +53,9 @@ def _case(model_path: str, case: str, repeats: int, paper_iterations: int, loop_
     from inpaint.hub import load_model
     from inpaint.masks import preset
 
-    model = load_model(model_path, device="auto")
+    import torch
+
+    model = load_model(model_path, device=device)
     r = model.resolution
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 256, (r // 4, r // 4, model.channels), dtype=np.uint8)
@@ -73,15 +80,19 @@ def _case(model_path: str, case: str, repeats: int, paper_iterations: int, loop_
     if case == "paper":
         completion = per_it * 1000
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gpu = torch.cuda.max_memory_allocated() / 2**20 if res.device.startswith("cuda") else None
     queue.put({"model": Path(model_path).name, "case": case, "seconds_per_completion": completion,
                "seconds_per_iteration": per_it, "iterations": 1000 if case == "paper" else statistics.median(its), "restarts": settings.restarts,
-               "precision": res.precision, "device": res.device, "peak_rss_mib": rss, "first_call_2_iterations": cold})
+               "precision": res.precision, "device": res.device, "peak_rss_mib": rss, "peak_gpu_mib": gpu,
+               "first_call_2_iterations": cold})
 
 
-def training_step(model_path: str, steps: int = 3, **recipe) -> dict:
+def training_step(model_path: str, steps: int = 3, device: str = "auto", **recipe) -> dict:
     """Images per second of the training loop's own step (`train.loop.train_step`) at the
-    checkpoint's size, batch 64, fp32 and bf16. `recipe`: TrainConfig fields (ema, augment, ...)."""
+    checkpoint's size, batch 64, fp32 and bf16, on `device`. `recipe`: TrainConfig fields (ema, augment, ...)."""
     import torch
+
+    from inpaint.device import pick_device, use_cuda
 
     from inpaint.hub import load_model
     from inpaint.models import DCGAN
@@ -89,19 +100,26 @@ def training_step(model_path: str, steps: int = 3, **recipe) -> dict:
 
     ref = load_model(model_path, device="cpu")
     cfg = TrainConfig(dataset=ref.config["dataset"], out="", **recipe)
+    where = pick_device(device)
+    if where.type == "cuda":
+        use_cuda(where)
+        steps = max(steps, 20)  # a GPU step is milliseconds: time enough of them
+    sync = torch.cuda.synchronize if where.type == "cuda" else (lambda: None)
     out = {}
     for precision in ("fp32", "bf16"):
-        m = DCGAN(**ref.config).train()
+        m = DCGAN(**ref.config).to(where).train()
         if cfg.spectral_norm:
             add_spectral_norm(m.D)
         ema = ema_of(m.G, cfg.ema) if cfg.ema else None
         og, od = torch.optim.Adam(m.G.parameters(), 2e-4), torch.optim.Adam(m.D.parameters(), 2e-4)
         noise = torch.Generator().manual_seed(0)
-        real = torch.rand(64, m.channels, m.resolution, m.resolution, generator=noise) * 2 - 1
+        real = (torch.rand(64, m.channels, m.resolution, m.resolution, generator=noise) * 2 - 1).to(where)
         ts = []
         for _ in range(steps + 1):
+            sync()
             t = time.perf_counter()
-            train_step(m.G, m.D, og, od, real, m.sample_z(64, noise), cfg, precision, noise, ema)
+            train_step(m.G, m.D, og, od, real, m.sample_z(64, noise, where), cfg, precision, noise, ema)
+            sync()
             ts.append(time.perf_counter() - t)
         out[precision] = 64 / statistics.median(ts[1:])
     return out
@@ -116,6 +134,7 @@ def main(argv=None) -> int:
     p.add_argument("--paper-iterations", type=int, default=50)
     p.add_argument("--loop-iterations", type=int, default=100, help="steps for the fp32 vs bf16 cases")
     p.add_argument("--no-train", action="store_true", help="skip the training-step measurement")
+    p.add_argument("--device", default="auto", help="cpu, cuda (default: CUDA when present)")
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args(argv)
     ctx = mp.get_context("spawn")
@@ -124,22 +143,25 @@ def main(argv=None) -> int:
         for case in args.cases.split(","):
             q = ctx.Queue()
             proc = ctx.Process(target=_case, args=(model_path, case, args.repeats, args.paper_iterations,
-                                                          args.loop_iterations, q))
+                                                          args.loop_iterations, args.device, q))
             proc.start()
             row = q.get()
             proc.join()
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
-    train = {} if args.no_train else {Path(m).name: training_step(m) for m in args.models.split(",")}
-    header = f"Machine: {machine()}"
-    lines = [header, "", "| model | settings | restarts | precision | iterations | s / iteration | s / completion | first call, 2 it (s) | peak RSS (MiB) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    train = {} if args.no_train else {Path(m).name: training_step(m, device=args.device) for m in args.models.split(",")}
+    gpu = any(r["peak_gpu_mib"] is not None for r in rows)
+    header = f"Machine: {machine(args.device)}"
+    lines = [header, "", "| model | settings | restarts | precision | iterations | s / iteration | s / completion | "
+             "first call, 2 it (s) | peak RSS (MiB) |" + (" peak GPU memory (MiB) |" if gpu else ""),
+             "|---|---|---|---|---|---|---|---|---|" + ("---|" if gpu else "")]
     names = {"default": "default (early stop)", "fp32": "default loop, fixed steps", "bf16": "default loop, fixed steps",
              "paper": "paper (1000 it)"}
     for r in rows:
         lines.append(f"| {r['model']} | {names[r['case']]} | {r['restarts']} | {r['precision']} | {r['iterations']:.0f} | "
                      f"{r['seconds_per_iteration'] * 1000:.1f} ms | {r['seconds_per_completion']:.2f} | "
-                     f"{r['first_call_2_iterations']:.2f} | {r['peak_rss_mib']:.0f} |")
+                     f"{r['first_call_2_iterations']:.2f} | {r['peak_rss_mib']:.0f} |"
+                     + (f" {r['peak_gpu_mib']:.0f} |" if gpu else ""))
     for model_name, speeds in train.items():
         lines.append("")
         lines.append(f"Training step ({model_name}, batch 64): " + ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()))
@@ -147,7 +169,7 @@ def main(argv=None) -> int:
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"machine": machine(), "rows": rows, "training": train}, indent=1) + "\n")
+        Path(args.out).write_text(json.dumps({"machine": machine(args.device), "rows": rows, "training": train}, indent=1) + "\n")
     return 0
 
 

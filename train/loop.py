@@ -226,6 +226,8 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
     if cfg.spectral_norm:
         add_spectral_norm(model.D)
     model.to(device)
+    if device.type == "cuda":  # the data set is small (uint8, tens of MB): index it where the step runs
+        images = images.to(device)
     ema = ema_of(model.G, cfg.ema) if cfg.ema else None
     opt_g = torch.optim.Adam(model.G.parameters(), cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(model.D.parameters(), cfg.lr, betas=(cfg.beta1, 0.999))
