@@ -6,7 +6,8 @@
 The entry point that Spaces runs. The page is the `ui` package, the engine behind it
 `inpaint.service`. The API endpoint `/inpaint` takes the ImageEditor value first; every other
 input has a default. Environment: INPAINT_TIME_LIMIT, INPAINT_HUB_WAIT (seconds),
-INPAINT_MAX_FILE_SIZE, INPAINT_ALLOW_LOCAL_MODELS=1.
+INPAINT_MAX_FILE_SIZE, INPAINT_ALLOW_LOCAL_MODELS=1. On a ZeroGPU Space each search runs under
+`spaces.GPU` (see ui/gpu.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 
-from ui import MAX_FILE_SIZE, build_demo
+try:  # first: on a ZeroGPU Space, `spaces` must patch torch before anything imports it (ui/gpu.py uses it)
+    import spaces  # noqa: F401
+except ImportError:
+    spaces = None
+
+from ui import MAX_FILE_SIZE, build_demo  # noqa: E402 - after spaces
 
 __all__ = ["build_demo", "main"]
 

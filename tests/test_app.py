@@ -566,3 +566,52 @@ def test_side_by_side_runs_the_same_image_and_hole_again(calls):
     _, (b_heading, _, b_status) = final(calls.second(first, "tiny-rgb", "same", 12))
     assert b_heading == "### B · tiny-rgb · A's settings"
     assert f"{FAST['restarts']} restarts" in b_status
+
+
+# --- ZeroGPU: the search under spaces.GPU ---------------------------------------------------------
+
+def test_gpu_seconds_grow_with_the_work_between_a_floor_and_a_ceiling():
+    from ui.gpu import MAX_SECONDS, MIN_SECONDS, gpu_seconds
+
+    assert gpu_seconds(40, 32, 64) == MIN_SECONDS  # the defaults: a fraction of a second of steps
+    assert gpu_seconds(1000, 64, 64) > gpu_seconds(1000, 64, 32) > gpu_seconds(100, 64, 32)
+    assert gpu_seconds(2000, 128, 64, time_limit=30) == 30 + MIN_SECONDS  # the search stops at its time limit
+    assert gpu_seconds(10**6, 128, 256) == MAX_SECONDS
+
+
+def test_the_app_completes_a_request_with_spaces_importable(serve, tiny_checkpoints, tmp_path, monkeypatch):
+    """`spaces` installed but no ZeroGPU (a CPU machine): its GPU decorator changes nothing, and the
+    search under it gets its duration from the request and takes and yields only what pickles, as
+    it must to cross to ZeroGPU's worker process."""
+    import pickle
+
+    from gradio_client import handle_file
+
+    spaces = pytest.importorskip("spaces")
+    from ui import gpu
+
+    assert gpu.spaces is spaces and not gpu.ZERO_GPU
+    assert spaces.GPU(duration=lambda *args: 1)(len) is len  # effect-free off ZeroGPU
+    asked = []
+
+    def like_zero_gpu(duration):
+        def decorate(search):
+            def run(*args, **kwargs):
+                asked.append(duration(*args, **kwargs))  # as spaces calls a dynamic duration
+                args, kwargs = pickle.loads(pickle.dumps((args, kwargs)))
+                for report in search(*args, **kwargs):
+                    yield pickle.loads(pickle.dumps(report))
+            return run
+        return decorate
+
+    monkeypatch.setattr(spaces, "GPU", like_zero_gpu)
+    image = photo(48, 36)
+    hole = box(image.size)
+    image.save(tmp_path / "image.png")
+    mask_image(hole).save(tmp_path / "mask.png")
+    value = {"background": handle_file(str(tmp_path / "image.png")), "layers": [handle_file(str(tmp_path / "mask.png"))]}
+    client = serve(tiny_checkpoints).client()
+    result, gallery, raw, status = client.predict(value, iterations=20, restarts=4, api_name="/inpaint")
+    assert status.startswith("Done in") and "20 iterations" in status
+    assert (np.asarray(Image.open(result).convert("RGB"))[~hole] == np.asarray(image)[~hole]).all()
+    assert asked == [gpu.gpu_seconds(20, 4, 16, Limits.from_env().seconds)]

@@ -9,6 +9,7 @@ import contextlib
 import html
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -24,6 +25,7 @@ from inpaint.masks import grow as grow_hole
 from inpaint.service import Finished, Loaded, Service
 
 from .editor import editor_value, from_editor, mask_hole, with_hole
+from .gpu import gpu, gpu_seconds
 
 DEFAULTS = inpaint.Settings()
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
@@ -178,7 +180,26 @@ def status_line(done: Finished, loaded: Loaded, hole: np.ndarray, grow=0) -> str
     return " ".join([status, *c.notes])
 
 
-def searching(report: Progress) -> str:
+@dataclass
+class Preview:
+    """A `Progress` report as plain values (its preview drawn): what the GPU search hands back, as
+    under ZeroGPU it crosses from the GPU worker's process to the page's, and tensors must not."""
+
+    iteration: int
+    total: int
+    loss: float
+    curves: dict[str, list[float]]
+    image: Image.Image  # the best fill so far in the input, at the model's resolution
+
+    @classmethod
+    def of(cls, report: Progress) -> "Preview":
+        return cls(report.iteration, report.total, report.loss, report.curves, report.preview())
+
+    def preview(self) -> Image.Image:
+        return self.image
+
+
+def searching(report: Preview) -> str:
     return (f"Searching… iteration {report.iteration} of at most {report.total}, "
             f"best loss {report.loss:.4f}")
 
@@ -188,6 +209,8 @@ class Callbacks:
 
     def __init__(self, service: Service):
         self.service = service
+        # the search of one request: on ZeroGPU, in a GPU worker for the time its settings need
+        self.search = gpu(duration=self._gpu_seconds)(self._search)
 
     def load(self, model: str | None, hub_repo: str | None) -> Loaded:
         try:
@@ -221,14 +244,15 @@ class Callbacks:
         image, hole = read_editor(editor, grow=grow)
         wanted = settings(iterations, restarts, lam, seed, blend, method)
         loaded = self.load(model, hub_repo)
-        with contextlib.closing(self._reports(loaded, image, hole, wanted, method, request, progress)) as reports:
+        with contextlib.closing(self._reports((model, hub_repo), image, hole, wanted, method, request,
+                                              progress)) as reports:
             yield from self._page(reports, loaded, hole, grow)
 
     @staticmethod
     def _page(reports, loaded: Loaded, hole: np.ndarray, grow):
         """`fill`'s outputs for each report."""
         for report in reports:
-            if isinstance(report, Progress):
+            if isinstance(report, Preview):
                 # None, not gr.skip(), for the candidates and G(z): gradio 6.31 answers a skip with a
                 # per-session copy of the component, and the files that copy writes later are never
                 # deleted by delete_cache (the old ones are hidden by the progress overlay anyway)
@@ -262,10 +286,10 @@ class Callbacks:
                                             iterations=min(_whole(paper_iterations), self.service.limits.iterations))
         loaded = self.load(model, "")
         heading = f"### B · {loaded.name} · {SECOND.get(which, which)}"
-        with contextlib.closing(self._reports(loaded, image, hole, wanted, first["method"], request,
+        with contextlib.closing(self._reports((model, ""), image, hole, wanted, first["method"], request,
                                               progress)) as reports:
             for report in reports:
-                if isinstance(report, Progress):
+                if isinstance(report, Preview):
                     yield heading, _view(report.preview()), searching(report)
                     continue
                 warning = out_of_domain(loaded, report.completion)
@@ -275,20 +299,38 @@ class Callbacks:
                     status = f"⚠️ **{OUT_OF_DOMAIN}.** {warning}\n\n{status}"
                 yield heading, report.completion.image, status
 
-    def _reports(self, loaded: Loaded, image: Image.Image, hole: np.ndarray, wanted: inpaint.Settings,
-                 method: str, request: gr.Request | None, progress):
-        """The service's reports of one completion (Progress..., Finished), the progress bar kept
-        up to date, the engine's errors as gr.Error."""
+    def _reports(self, source: tuple[str | None, str], image: Image.Image, hole: np.ndarray,
+                 wanted: inpaint.Settings, method: str, request: gr.Request | None, progress):
+        """The reports of one completion (Preview..., Finished) from `search`, the progress bar
+        kept up to date. source: (model name, Hub repo id) as `load` takes them."""
         progress(0, desc="Searching the latent space")
+        with contextlib.closing(self.search(*source, image, hole, wanted, method, _session(request))) as reports:
+            for report in reports:
+                if isinstance(report, Preview):
+                    progress((report.iteration, report.total), desc="Searching the latent space")
+                yield report
+
+    def _search(self, model: str | None, hub_repo: str, image: Image.Image, hole: np.ndarray,
+                wanted: inpaint.Settings, method: str, caller: str | None):
+        """The service's completion of `image`'s `hole` with the model `load(model, hub_repo)` gives:
+        Preview reports, then the Finished one; the engine's errors as gr.Error. `search` is this
+        under `spaces.GPU`: on ZeroGPU it runs in the GPU worker's process, which loads the model
+        itself (from the disk or the HF cache the page's process filled), and what it takes and
+        yields is pickled across, so it takes and yields plain values only."""
+        loaded = self.load(model, hub_repo)
         try:
             with contextlib.closing(self.service.run(loaded.model, image, hole, wanted, method=method,
-                                                     caller=_session(request))) as reports:
+                                                     caller=caller)) as reports:
                 for report in reports:
-                    if isinstance(report, Progress):
-                        progress((report.iteration, report.total), desc="Searching the latent space")
-                    yield report
+                    yield Preview.of(report) if isinstance(report, Progress) else report
         except inpaint.InpaintError as err:
             raise user_error(str(err)) from None
+
+    def _gpu_seconds(self, model: str | None, hub_repo: str, image, hole, wanted: inpaint.Settings, *_rest) -> int:
+        """`search`'s duration for ZeroGPU, from its arguments: see `gpu.gpu_seconds`."""
+        resolution = self.load(model, hub_repo).model.resolution  # loaded already: the page's process caches it
+        return gpu_seconds(wanted.iterations, wanted.restarts, resolution,
+                           min(self.service.limits.seconds, wanted.time_limit or self.service.limits.seconds))
 
     def stop(self, request: gr.Request = None) -> None:
         """Ask this session's running completion to stop; it returns the best fill found so far."""

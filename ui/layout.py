@@ -18,6 +18,7 @@ from inpaint.service import Limits, Service
 from .callbacks import (CURVES, DEFAULTS, Callbacks, before_after, continue_from, painter, remember,
                         take_image, with_mask)
 from .editor import BRUSH, editor_value, guard_uploads, with_hole
+from .gpu import ZERO_GPU
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = ROOT / "checkpoints"
@@ -32,6 +33,10 @@ MAX_GROW = 32          # pixels the grow/shrink slider reaches either way
 QUEUE_SIZE = 32         # requests waiting in line, beyond which new ones get "queue is full"
 CURVE_COLOURS = dict(zip(CURVES, ("#1d4ed8", "#9ca3af", "#f59e0b")))  # the best restart stands out
 COLOUR_KEY = "blue: the best restart (lowest total loss), grey: the median, orange: the worst of the restarts"
+# on ZeroGPU the search runs in a GPU worker process that the page's stop signal does not reach:
+# Stop cancels the request there, which closes the worker's search (see `build_demo`)
+ZERO_GPU_STOP = ("On this Space's ZeroGPU hardware, Stop cancels the request, waiting or running: the search "
+                 "ends and its last preview stays, but the best fill so far is not finished into a result.")
 PRESET_BUTTONS = (("Centre", "center"), ("Left half", "left"), ("Top half", "top"),
                   ("Random pixels (80%)", "random"), ("Strokes", "strokes"))
 
@@ -72,7 +77,7 @@ candidates. The fill is then blended into your image at its full resolution
 - The search costs time: defaults are {DEFAULTS.iterations} iterations × {DEFAULTS.restarts} restarts
   (it stops early when the loss stops improving); requests are capped at {limits.iterations} iterations,
   {limits.restarts} restarts and {limits.seconds:.0f} seconds of search (then the best fill so far is returned).
-"""
+""" + (f"- {ZERO_GPU_STOP}\n" if ZERO_GPU else "")
 
 
 def bundled_models() -> dict[str, str]:
@@ -138,6 +143,8 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                         with gr.Row():
                             run_button = gr.Button("Fill the hole", variant="primary", scale=3, elem_id="run")
                             stop_button = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
+                        if ZERO_GPU:
+                            gr.Markdown(ZERO_GPU_STOP, elem_id="stop-note")
                         _examples(examples, models, editor, model, hub)
                         with gr.Accordion("Advanced", open=False):
                             iterations = gr.Slider(
@@ -233,11 +240,15 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         ran.success(before_after, [editor, grow, result], compare, **quick).then(
             remember, [editor, grow, model, hub, iterations, restarts, lam, seed, blend, method, result, status],
             [first_run, first_heading, first_image, first_status], **quick)
-        stop_button.click(calls.stop, None, None, queue=False, api_visibility="private")
-        second_button.click(calls.second, [first_run, second_model, second_which, paper_iterations],
+        # Stop: the running search returns the best fill so far. Under ZeroGPU that signal can't reach
+        # the GPU worker, so Stop cancels the event: gradio closes the callback, spaces closes the worker's search
+        stop_button.click(calls.stop, None, None, queue=False, api_visibility="private",
+                          cancels=[ran] if ZERO_GPU else None)
+        second_ran = second_button.click(calls.second, [first_run, second_model, second_which, paper_iterations],
                             [second_heading, second_image, second_status], api_visibility="private",
                             show_progress_on=[second_image], concurrency_id="completion")
-        second_stop.click(calls.stop, None, None, queue=False, api_visibility="private")
+        second_stop.click(calls.stop, None, None, queue=False, api_visibility="private",
+                          cancels=[second_ran] if ZERO_GPU else None)
         model.change(lambda name: name, model, second_model, **quick)  # B starts from A's model
         # the editor is set by first taking its image (and clearing it), then setting it: see _set_editor
         held = gr.State()  # the editor's image meanwhile
