@@ -4,7 +4,8 @@
 
 K restarts are optimized side by side as one batch with Adam on z, z kept inside the
 prior after each step; G and D are frozen. The fill G(z*) is then blended into the hole
-of the original image at its full resolution.
+of the original image at its full resolution. Several completions with one model can share
+that batch, each with its own image, settings and result (`complete_many`, `complete_each`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from .masks import from_image, importance_weights, known_from_hole
 from .models import DCGAN
 
 MAX_SEED = 2**32 - 1  # seeds are 0..2^32-1: what every front end can pass exactly (JSON numbers, sliders)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DISTINCT = 0.02       # candidates closer than this (mean |difference| in the hole, [-1, 1] scale) are one fill
 
 
@@ -108,6 +110,17 @@ class Completion:
     in_domain: bool | None = None       # fit_error within the model's calibrated fit_limit (None: uncalibrated)
 
 
+@dataclass
+class Job:
+    """One completion of a batch (`complete_many`): `complete`'s arguments."""
+
+    image: Image.Image
+    mask: Image.Image | np.ndarray      # True / white = hole
+    settings: Settings = field(default_factory=Settings)
+    on_progress: Callable[[Progress], bool | None] | None = None
+    progress_every: int = 10
+
+
 def complete(
     model: DCGAN,
     image: Image.Image,
@@ -128,8 +141,76 @@ def complete(
     settings = settings or Settings()
     if overrides:
         settings = dataclasses.replace(settings, **overrides)  # validated again, as Settings always are
+    return complete_many(model, [Job(image, mask, settings, on_progress, progress_every)])[0]
+
+
+def complete_many(model: DCGAN, jobs: Sequence[Job]) -> list[Completion]:
+    """Each job's Completion, in order, the jobs' restarts searched side by side (`complete_each`).
+    Raises the first InpaintError of a job's input before any search starts."""
+    results: list[Completion | None] = [None] * len(jobs)
+    for i, result in complete_each(model, jobs):
+        if isinstance(result, InpaintError):
+            raise result
+        results[i] = result
+    return results
+
+
+def batch_key(model: DCGAN, settings: Settings) -> tuple:
+    """Jobs with equal keys share one batch: the same model object on the same device and the same
+    precision (one autocast covers the batch). Everything else is each job's own: image, mask,
+    seed, restarts, iterations, lr, λ (D runs on the rows of the jobs with λ > 0), weights, early
+    stopping, time limit, blend."""
+    device = next(model.parameters()).device
+    return id(model), str(device), resolve_precision(settings.precision, device)
+
+
+def complete_each(model: DCGAN, jobs: Sequence[Job]) -> Iterator[tuple[int, Completion | InpaintError]]:
+    """Complete several jobs with one model, their restarts searched as one batch: each step runs G
+    (and D) once on all the jobs' z's, and each job's own Adam steps its own z by its own loss, so a
+    job's result is that of `complete` of it alone (to float rounding). A job whose search ends (its
+    iterations, its early stop, its time limit, or its on_progress asking to stop) leaves the batch
+    and is blended and yielded at once; the others go on.
+
+    Yields (index in jobs, Completion) as each finishes; a job whose input is wrong yields
+    (index, InpaintError) first and takes no part. Jobs of different `batch_key`s are searched one
+    group after another.
+    """
+    tasks: dict[int, _Task] = {}
+    for i, job in enumerate(jobs):
+        try:
+            tasks[i] = _task(model, job)
+        except InpaintError as err:
+            yield i, err
+    fused = _fused(model)
+    for key in dict.fromkeys(batch_key(model, task.settings) for task in tasks.values()):
+        group = {i: task for i, task in tasks.items() if batch_key(model, task.settings) == key}
+        for i, search in _optimize(fused, group):
+            yield i, _finish(model, fused, group[i], search)
+
+
+@dataclass
+class _Task:
+    """A job past the engine's door: what its search and its blend need."""
+
+    settings: Settings
+    image: Image.Image          # as searched and blended (scaled down when larger than max_side)
+    hole: np.ndarray
+    full_image: Image.Image     # as given
+    full_hole: np.ndarray
+    fit: Fit
+    problem: "_Problem"
+    precision: str
+    notes: list[str]
+    started: float
+    on_progress: Callable[[Progress], bool | None] | None
+    progress_every: int
+
+
+def _task(model: DCGAN, job: Job) -> _Task:
+    """Check and normalize one job's inputs (an InpaintError for what a user got wrong)."""
+    settings = job.settings or Settings()
     started = time.perf_counter()
-    image, hole = _inputs(image, mask)
+    image, hole = _inputs(job.image, job.mask)
     full_image, full_hole, notes = image, hole, []
     if settings.max_side is not None and max(image.size) > settings.max_side:
         image, hole = _scaled(image, hole, settings.max_side)
@@ -152,13 +233,20 @@ def complete(
                      "used the contextual loss alone.")
     fit = Fit(image.size, model.resolution)
     problem = _problem(model_view(image, model.channels), hole, fit, settings, device)
-    model = _fused(model)
-    with torch.enable_grad():  # the search needs gradients even when the caller turned them off
-        search = _optimize(model, problem, settings, precision, on_progress, progress_every, started)
-    with torch.no_grad(), autocast(device, precision):
-        fills = model.G(search.best_z).float().cpu()
+    return _Task(settings, image, hole, full_image, full_hole, fit, problem, precision, notes, started,
+                 job.on_progress, job.progress_every)
+
+
+def _finish(model: DCGAN, fused: DCGAN, task: _Task, search: "_Search") -> Completion:
+    """The Completion of a task whose search has ended: its candidates ranked, checked against the
+    model's domain, and blended into the image at its full size."""
+    settings, problem, image, hole = task.settings, task.problem, task.image, task.hole
+    device = problem.y.device
+    with torch.no_grad(), autocast(device, task.precision):
+        fills = fused.G(search.best_z).float().cpu()
     order = _rank(search.best_loss.cpu(), fills, ((1 - problem.known) * problem.inside).cpu(), settings.candidates)
 
+    notes = list(task.notes)
     fit_error = problem.fit_error(fills[order[0]])
     limit = getattr(model, "fit_limit", 0.0)
     in_domain = None if not limit else fit_error <= limit
@@ -172,22 +260,22 @@ def complete(
     box = blending.region(hole, settings.blend)  # only the hole's surroundings are resized and blended
     chosen = []
     for i in order:
-        fill = fit.undo(fills[i], box)
+        fill = task.fit.undo(fills[i], box)
         if fill.shape[2] < original.shape[2]:  # a greyscale model filling a colour image
             fill = np.repeat(fill, original.shape[2], axis=2)
         elif fill.shape[2] > original.shape[2]:  # a colour model filling a greyscale image: its luma
             fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
         chosen.append(fill)
     blended = [_restore_mode(out, image, hole) for out in blending.blend_all(original, chosen, hole, settings.blend, box)]
-    if full_image is not image:
-        blended = [_unscaled(out, image, full_image, full_hole, settings.blend) for out in blended]
+    if task.full_image is not image:
+        blended = [_unscaled(out, image, task.full_image, task.full_hole, settings.blend) for out in blended]
     return Completion(
         image=blended[0], candidates=blended, losses=[float(search.best_loss[i]) for i in order],
         raw=to_pil(fills[order[0]]), raw_candidates=[to_pil(fills[i]) for i in order],
         masked=to_pil(problem.y[0].cpu()),  # the hole shows as mid-grey
-        iterations=search.iterations, seconds=time.perf_counter() - started, history=search.history,
+        iterations=search.iterations, seconds=time.perf_counter() - task.started, history=search.history,
         curves=search.curves,
-        stopped_early=search.stopped_early, device=str(device), precision=precision, notes=notes,
+        stopped_early=search.stopped_early, device=str(device), precision=task.precision, notes=notes,
         fit_error=fit_error, in_domain=in_domain,
     )
 
@@ -261,18 +349,6 @@ def _problem(view: Image.Image, hole: np.ndarray, fit: Fit, s: Settings, device:
     return _Problem(y, known, inside, weights)
 
 
-@dataclass
-class _Search:
-    """What the latent search found."""
-
-    best_z: torch.Tensor     # K x z_dim: each restart's best z
-    best_loss: torch.Tensor  # K: its loss
-    history: list[float]     # the best loss after each iteration
-    curves: dict[str, list[float]]
-    stopped_early: bool
-    iterations: int
-
-
 _FUSED: "weakref.WeakKeyDictionary[DCGAN, DCGAN]" = weakref.WeakKeyDictionary()
 
 
@@ -296,6 +372,8 @@ def _check(s: Settings) -> None:
         raise InpaintError(f"restarts must be between 1 and 4096, got {s.restarts}")
     if not 1 <= s.init_pool <= 1024:
         raise InpaintError(f"init_pool must be between 1 and 1024, got {s.init_pool}")
+    if s.precision not in PRECISIONS:
+        raise InpaintError(f"precision must be one of {', '.join(PRECISIONS)}, got {s.precision!r}")
     if s.lam < 0 or s.lr <= 0 or s.window < 1:
         raise InpaintError("lam must be >= 0, lr > 0 and window >= 1")
     if isinstance(s.seed, bool) or not isinstance(s.seed, (int, np.integer)) or not 0 <= s.seed <= MAX_SEED:
@@ -310,55 +388,84 @@ def _check(s: Settings) -> None:
         raise InpaintError(f"max_side must be a whole number of pixels, at least 16 (or None), got {s.max_side!r}")
 
 
-def _optimize(model: DCGAN, problem: _Problem, s: Settings, precision: str, on_progress, progress_every: int,
-              started: float) -> _Search:
-    y, weights, known = problem.y, problem.weights, problem.known
-    device = y.device
-    z = _initial_z(model, y, weights, s, precision)
-    opt = torch.optim.Adam([z], lr=s.lr)
-    best_loss = torch.full((s.restarts,), float("inf"), device=device)
-    best_z = z.detach().clone()
-    history: list[float] = []
-    curves: dict[str, list[float]] = {}
-    stale, record, stopped_early, it = 0, float("inf"), False, 0
-    for it in range(1, s.iterations + 1):
-        with autocast(device, precision):
-            generated = model.G(z)
-            logits = model.D(generated) if s.lam else None  # lam 0: D's forward and backward are skipped
-        context = contextual_loss(generated.float(), y, weights)
-        perceptual = perceptual_loss(logits.float()) if logits is not None else None
-        loss = context if perceptual is None else context + s.lam * perceptual
-        with torch.no_grad():  # the loss belongs to the z before this step
-            _record(curves, loss, {"contextual": context, "perceptual": perceptual})
-            better = loss < best_loss
-            best_loss = torch.where(better, loss, best_loss)
-            best_z[better] = z[better]
-        opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        opt.step()
-        model.project_z(z.data)
+class _Search:
+    """One task's latent search: its K restarts' z, its own Adam, and how it has gone so far."""
 
-        current = float(best_loss.min())
-        history.append(current)
-        if current < record * (1 - 1e-3):
-            record, stale = current, 0
+    def __init__(self, model: DCGAN, task: _Task):
+        self.task, self.settings = task, task.settings
+        self.z = _initial_z(model, task.problem.y, task.problem.weights, task.settings, task.precision)  # K x z_dim
+        self.opt = torch.optim.Adam([self.z], lr=self.settings.lr)
+        self.best_loss = torch.full((self.settings.restarts,), float("inf"), device=self.z.device)  # K
+        self.best_z = self.z.detach().clone()  # K x z_dim: each restart's best z
+        self.history: list[float] = []         # the best loss after each iteration
+        self.curves: dict[str, list[float]] = {}
+        self.stale, self.record, self.stopped_early, self.iterations = 0, float("inf"), False, 0
+
+    def loss(self, generated: torch.Tensor, logits: torch.Tensor | None) -> torch.Tensor:
+        """This search's loss per restart (K) from its rows of G(z) and D's logits, noting the best z's."""
+        problem = self.task.problem
+        context = contextual_loss(generated.float(), problem.y, problem.weights)
+        perceptual = perceptual_loss(logits.float()) if logits is not None else None
+        loss = context if perceptual is None else context + self.settings.lam * perceptual
+        with torch.no_grad():  # the loss belongs to the z before this step
+            _record(self.curves, loss, {"contextual": context, "perceptual": perceptual})
+            better = loss < self.best_loss
+            self.best_loss = torch.where(better, loss, self.best_loss)
+            self.best_z[better] = self.z[better]
+        return loss
+
+    def ended(self, model: DCGAN) -> bool:
+        """After a step: note the best loss, report progress, and say whether this search is over."""
+        s, task = self.settings, self.task
+        self.iterations = it = self.iterations + 1
+        current = float(self.best_loss.min())
+        self.history.append(current)
+        if current < self.record * (1 - 1e-3):
+            self.record, self.stale = current, 0
         else:
-            stale += 1
+            self.stale += 1
         stop = False
-        if on_progress is not None and (it % progress_every == 0 or it == s.iterations):
-            i = int(best_loss.argmin())
-            with torch.no_grad(), autocast(device, precision):
-                fill = model.G(best_z[i: i + 1]).float()
-            snapshot = {name: list(values) for name, values in curves.items()}  # the search goes on appending
-            stop = bool(on_progress(Progress(it, s.iterations, current, snapshot, fill[0].cpu(), y[0].cpu(),
-                                             known[0].cpu())))
-        if s.patience and stale >= s.patience:
-            stopped_early = True
-            break
-        if stop or (s.time_limit is not None and time.perf_counter() - started > s.time_limit):
-            stopped_early = True
-            break
-    return _Search(best_z, best_loss, history, curves, stopped_early, it)
+        if task.on_progress is not None and (it % task.progress_every == 0 or it == s.iterations):
+            i = int(self.best_loss.argmin())
+            device = self.z.device
+            with torch.no_grad(), autocast(device, task.precision):
+                fill = model.G(self.best_z[i: i + 1]).float()
+            snapshot = {name: list(values) for name, values in self.curves.items()}  # the search goes on appending
+            problem = task.problem
+            stop = bool(task.on_progress(Progress(it, s.iterations, current, snapshot, fill[0].cpu(),
+                                                  problem.y[0].cpu(), problem.known[0].cpu())))
+        if (s.patience and self.stale >= s.patience) or stop or (
+                s.time_limit is not None and time.perf_counter() - task.started > s.time_limit):
+            self.stopped_early = True
+        return self.stopped_early or it == s.iterations
+
+
+def _optimize(model: DCGAN, tasks: dict[int, _Task]) -> Iterator[tuple[int, _Search]]:
+    """Search the tasks (of one `batch_key`) side by side; yield each (index, search) as it ends."""
+    searches = {i: _Search(model, task) for i, task in tasks.items()}
+    while searches:
+        _step(model, list(searches.values()))
+        for i in [i for i, search in searches.items() if search.ended(model)]:
+            yield i, searches.pop(i)
+
+
+@torch.enable_grad()  # the search needs gradients even when the caller turned them off
+def _step(model: DCGAN, searches: list[_Search]) -> None:
+    """One Adam step of every search: all their z's through G as one batch, and through D the rows of
+    the searches with λ > 0 (λ 0: D's forward and backward are skipped)."""
+    device, precision = searches[0].z.device, searches[0].task.precision
+    with autocast(device, precision):
+        generated = model.G(torch.cat([s.z for s in searches]))  # (K_1 + K_2 + ...) x C x R x R
+        parts = generated.split([s.settings.restarts for s in searches])
+        judged = [part for part, s in zip(parts, searches) if s.settings.lam]
+        logits = iter(model.D(torch.cat(judged)).split([len(p) for p in judged]) if judged else ())
+    total = sum(s.loss(part, next(logits) if s.settings.lam else None).sum() for s, part in zip(searches, parts))
+    for s in searches:
+        s.opt.zero_grad(set_to_none=True)
+    total.backward()
+    for s in searches:
+        s.opt.step()
+        model.project_z(s.z.data)
 
 
 def _record(curves: dict[str, list[float]], total: torch.Tensor, terms: dict[str, torch.Tensor | None]) -> None:
