@@ -7,6 +7,11 @@ request limits, stop signals, and completions as a stream of progress reports.
         ...                                             # Progress reports, then one Finished
     service.stop("session-1")                           # from another thread: best so far
 
+Requests for the GAN prior wait for one worker that searches one batch at a time: the requests
+that arrive while a batch runs are started together in the next one (up to `limits.max_batch`
+of one model and precision, `inpaint.complete.batch_key`), each with its own progress, stop
+signal, time limit and result (`inpaint.complete.complete_each`).
+
 Images are PIL, holes bool H x W arrays (True = hole), settings `inpaint.Settings`. Errors a
 user can cause are `InpaintError` (`ModelLoadError` for models) with a sentence to show as it
 is. Nothing here knows about a web framework: the UI converts its own formats and errors.
@@ -18,6 +23,7 @@ import dataclasses
 import os
 import queue
 import threading
+from collections import Counter
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -28,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from . import hub, methods
-from .complete import Completion, Progress, Settings
+from .complete import Completion, Job, Progress, Settings, batch_key, complete, complete_each
 from .errors import InpaintError, ModelLoadError
 from .models import DCGAN
 
@@ -38,10 +44,11 @@ class Limits:
     """What one request may ask for, so that one visitor can't hog a shared machine.
 
     iterations, restarts: the most a request's Settings may ask for. seconds: how long one
-    completion may search (then the best so far is returned). load_wait: how long a request
-    waits for a model to load before it gives up (the load goes on in the background), so a Hub
-    that does not answer does not hold the queue for the minutes huggingface_hub retries.
-    downloads: Hub downloads under way at once; more are refused until one ends.
+    completion may search (then the best so far is returned; its wait for a batch not counted).
+    load_wait: how long a request waits for a model to load before it gives up (the load goes on
+    in the background), so a Hub that does not answer does not hold the queue for the minutes
+    huggingface_hub retries. downloads: Hub downloads under way at once; more are refused until
+    one ends. max_batch: the most requests searched together as one batch (1: one at a time).
     """
 
     iterations: int = 2000
@@ -49,18 +56,20 @@ class Limits:
     seconds: float = 120.0
     load_wait: float = 20.0
     downloads: int = 4
+    max_batch: int = 8
 
     def __post_init__(self):
         if not (self.iterations >= 1 and self.restarts >= 1 and self.seconds > 0 and self.load_wait >= 0
-                and self.downloads >= 1):
+                and self.downloads >= 1 and self.max_batch >= 1):
             raise ValueError(f"limits out of range: {self}")
 
     @classmethod
     def from_env(cls, **overrides) -> "Limits":
-        """The defaults, with INPAINT_TIME_LIMIT (seconds) and INPAINT_HUB_WAIT (load_wait) from the
-        environment where set."""
-        env = {"seconds": "INPAINT_TIME_LIMIT", "load_wait": "INPAINT_HUB_WAIT"}
-        values = {field: float(os.environ[name]) for field, name in env.items() if os.environ.get(name)}
+        """The defaults, with INPAINT_TIME_LIMIT (seconds), INPAINT_HUB_WAIT (load_wait) and
+        INPAINT_MAX_BATCH (max_batch) from the environment where set."""
+        env = {"seconds": ("INPAINT_TIME_LIMIT", float), "load_wait": ("INPAINT_HUB_WAIT", float),
+               "max_batch": ("INPAINT_MAX_BATCH", int)}
+        values = {field: kind(os.environ[name]) for field, (name, kind) in env.items() if os.environ.get(name)}
         return cls(**{**values, **overrides})
 
     def check(self, settings: Settings) -> Settings:
@@ -123,6 +132,9 @@ class Service:
         self._downloads: set[str] = set()     # those of them that download (the rest are on this machine)
         self._stops: dict[str, threading.Event] = {}  # caller -> stop signal of its running completion
         self._lock = threading.RLock()  # reentrant: a load that is done at once cleans up under it
+        self._waiting: list[_Request] = []    # GAN-prior requests waiting for the worker, oldest first
+        self._working = False                 # whether the worker thread is running
+        self.batch_sizes: Counter[int] = Counter()  # how many batches of each size the worker has searched
 
     # --- models ------------------------------------------------------------------------------
 
@@ -201,6 +213,8 @@ class Service:
         and ends with a `Finished`. `caller` names who may stop it (`stop(caller)`); a caller
         has one completion at a time. Closing the generator early (the reader went away) stops
         the search at its next report. Raises InpaintError for what a user can get wrong.
+        The GAN prior's search waits for the one under way and may share a batch with other
+        requests (see the module's docstring); that changes neither its reports nor its result.
         """
         runner = methods.get(method)
         settings = self.limits.check(settings or Settings())
@@ -214,7 +228,10 @@ class Service:
             reports.put(p)
             return signal.is_set()
 
-        future = in_thread(runner.run, model, image, hole, settings, on_progress=on_progress, name="inpaint-run")
+        if runner.run is complete:  # the GAN prior's search batches; another method runs in a thread of its own
+            future = self._submit(model, Job(image, hole, settings, on_progress))
+        else:
+            future = in_thread(runner.run, model, image, hole, settings, on_progress=on_progress, name="inpaint-run")
         future.add_done_callback(lambda _: reports.put(None))
         finished = False
         try:
@@ -238,6 +255,36 @@ class Service:
         completion = future.result()  # raises what the method raised
         yield Finished(completion, settings, _why_stopped(completion, settings, signal.is_set()))
 
+    def _submit(self, model: DCGAN, job: Job) -> Future:
+        """Queue a job for the worker (started if idle); its Completion (or error) in a Future."""
+        request = _Request(model, job, batch_key(model, job.settings), Future())
+        with self._lock:
+            self._waiting.append(request)
+            if not self._working:
+                self._working = True
+                threading.Thread(target=self._work, name="inpaint-batches", daemon=True).start()
+        return request.future
+
+    def _work(self) -> None:
+        """The worker: one batch at a time, until no request waits. A batch is the oldest waiting
+        request and the later ones that may share its batch, up to `limits.max_batch`."""
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    self._working = False
+                    return
+                key = self._waiting[0].key
+                batch = [r for r in self._waiting if r.key == key][: self.limits.max_batch]
+                self._waiting = [r for r in self._waiting if r not in batch]
+                self.batch_sizes[len(batch)] += 1
+            _search(batch)
+
+    @property
+    def waiting(self) -> int:
+        """How many requests wait for the search under way to end (theirs starts in the next batch)."""
+        with self._lock:
+            return len(self._waiting)
+
     def stop(self, caller: str | None) -> None:
         """Ask `caller`'s running completion to stop; it returns the best fill found so far."""
         with self._lock:
@@ -249,6 +296,31 @@ class Service:
         """Whether `caller` has a completion under way."""
         with self._lock:
             return caller in self._stops
+
+
+@dataclass(eq=False)
+class _Request:
+    """A job waiting for the worker, and where its result goes."""
+
+    model: DCGAN
+    job: Job
+    key: tuple          # requests with equal keys share a batch
+    future: Future
+
+
+def _search(batch: list[_Request]) -> None:
+    """Complete a batch of requests for one model, each result handed over as soon as it is done;
+    an error that ends the whole search goes to every request not done yet."""
+    try:
+        for i, result in complete_each(batch[0].model, [r.job for r in batch]):
+            if isinstance(result, BaseException):
+                batch[i].future.set_exception(result)
+            else:
+                batch[i].future.set_result(result)
+    except BaseException as err:  # noqa: BLE001 - handed to the callers waiting on the futures
+        for request in batch:
+            if not request.future.done():
+                request.future.set_exception(err)
 
 
 def _why_stopped(c: Completion, settings: Settings, signalled: bool) -> str | None:

@@ -12,7 +12,7 @@ import pytest
 import inpaint
 import inpaint.hub as hub
 from inpaint import InpaintError, ModelLoadError, Progress, Settings, methods
-from inpaint.service import Finished, Limits, Service
+from inpaint.service import Finished, Limits, Service, in_thread
 from pictures import box, photo
 
 REPO = "user/tiny"
@@ -228,16 +228,19 @@ def test_the_time_limit_returns_the_best_so_far(rgb):
 
 
 def test_the_limits_come_from_the_environment(monkeypatch):
-    assert Limits() == Limits(iterations=2000, restarts=128, seconds=120, load_wait=20, downloads=4)
-    monkeypatch.delenv("INPAINT_TIME_LIMIT", raising=False)
-    monkeypatch.delenv("INPAINT_HUB_WAIT", raising=False)
+    assert Limits() == Limits(iterations=2000, restarts=128, seconds=120, load_wait=20, downloads=4, max_batch=8)
+    for name in ("INPAINT_TIME_LIMIT", "INPAINT_HUB_WAIT", "INPAINT_MAX_BATCH"):
+        monkeypatch.delenv(name, raising=False)
     assert Limits.from_env() == Limits()
     monkeypatch.setenv("INPAINT_TIME_LIMIT", "7.5")
     monkeypatch.setenv("INPAINT_HUB_WAIT", "3")
-    assert (Limits.from_env().seconds, Limits.from_env().load_wait) == (7.5, 3.0)
+    monkeypatch.setenv("INPAINT_MAX_BATCH", "1")
+    limits = Limits.from_env()
+    assert (limits.seconds, limits.load_wait, limits.max_batch) == (7.5, 3.0, 1)
     assert Service().limits == Limits.from_env()
-    with pytest.raises(ValueError):
-        Limits(seconds=0)
+    for wrong in (dict(seconds=0), dict(max_batch=0)):
+        with pytest.raises(ValueError):
+            Limits(**wrong)
 
 
 def test_the_service_does_not_import_gradio():
@@ -247,3 +250,71 @@ def test_the_service_does_not_import_gradio():
     code = "import sys, inpaint.service; print('gradio' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# --- batches -------------------------------------------------------------------------------------
+
+def wait_until(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def behind_a_long_search(service: Service, model, requests: list[tuple]) -> list:
+    """Start a long search (caller "first"), send `requests` (model, image, hole, settings, caller)
+    while it runs, stop it once they all wait: each request's (progress, Finished), in order."""
+    first = service.run(model, photo(40, 30), box((40, 30)), Settings(iterations=2000, restarts=2, patience=0),
+                        caller="first")
+    assert isinstance(next(first), Progress)  # the first batch is under way
+    runs = [in_thread(lambda r=r: finish(service.run(*r[:4], caller=r[4]))) for r in requests]
+    wait_until(lambda: service.waiting == len(requests))
+    service.stop("first")
+    assert finish(first)[1].stopped == "caller"
+    return [run.result(timeout=60) for run in runs]
+
+
+def test_requests_that_wait_for_one_model_are_searched_as_one_batch(rgb, grey):
+    service = Service()
+    sizes = [(40, 30), (24, 24), (33, 17)]
+    requests = [(rgb, photo(*size, seed=i), box(size), dataclasses.replace(FAST, iterations=10 + 5 * i, seed=i),
+                 f"user-{i}") for i, size in enumerate(sizes)]
+    requests.append((grey, photo(20, 20, "L"), box((20, 20)), FAST, "grey-user"))  # another model: a batch of its own
+    results = behind_a_long_search(service, rgb, requests)
+    assert service.batch_sizes == {1: 2, 3: 1}  # the first search, the three rgb requests, the grey one
+    for (model, image, hole, settings, _), (progress, done) in zip(requests, results):
+        # each caller's own stream and result, as the engine gives that request alone
+        assert progress and {p.total for p in progress} == {settings.iterations}
+        assert progress[-1].iteration == done.completion.iterations == settings.iterations
+        assert done.stopped is None and done.completion.image.size == image.size
+        own = inpaint.complete(model, image, hole, done.settings)
+        assert done.completion.losses == pytest.approx(own.losses, rel=1e-4)
+
+
+def test_a_max_batch_of_one_searches_one_request_at_a_time(rgb):
+    service = Service(limits=Limits(max_batch=1))
+    requests = [(rgb, photo(40, 30, seed=i), box((40, 30)), FAST, f"user-{i}") for i in range(3)]
+    for _, done in behind_a_long_search(service, rgb, requests):
+        assert done.completion.iterations == FAST.iterations
+    assert service.batch_sizes == {1: 4}
+
+
+def test_a_callers_stop_ends_only_its_own_job_in_a_batch(rgb):
+    service = Service()
+    long = Settings(iterations=2000, restarts=2, patience=0)
+    image, hole = photo(40, 30), box((40, 30))
+    first = service.run(rgb, image, hole, long, caller="first")
+    next(first)
+    a = service.run(rgb, image, hole, dataclasses.replace(long, iterations=400), caller="a")
+    b = service.run(rgb, image, hole, long, caller="b")
+    runs = [in_thread(next, run) for run in (a, b)]  # their first reports come when their batch starts
+    wait_until(lambda: service.waiting == 2)
+    service.stop("first")
+    finish(first)
+    assert all(isinstance(run.result(timeout=60), Progress) for run in runs)
+    service.stop("b")
+    _, stopped = finish(b)
+    _, other = finish(a)
+    assert other.stopped is None and other.completion.iterations == 400  # went on to its own end
+    assert stopped.stopped == "caller" and stopped.completion.iterations < 400
+    assert service.batch_sizes == {1: 1, 2: 1}
