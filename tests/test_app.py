@@ -15,7 +15,9 @@ from inpaint import methods
 from inpaint.service import Limits, Service
 from pictures import box, mask_image, photo
 from ui import layout
-from ui.callbacks import Callbacks, before_after, card, continue_from, paint_preset, with_mask
+from ui import callbacks
+from ui.callbacks import (SIDE_BY_SIDE, STORED, Callbacks, before_after, card, continue_from, example_value,
+                          paint_preset, with_mask)
 from ui.editor import from_editor
 
 FAST = dict(iterations=20, restarts=4)
@@ -231,16 +233,51 @@ def test_stop_returns_the_best_so_far(calls):
     image = photo(40, 30)
     gen = calls.inpaint(editor(image, box(image.size)), "tiny-rgb", "", iterations=2000, restarts=2,
                         request=request)
+    assert isinstance(calls.stop(request), int)  # nothing under way: a token, to cancel a request still queued
     first = next(gen)
     assert "Searching" in first[3]
-    calls.stop(other)  # another session's Stop does nothing to this one
-    calls.stop(request)
+    assert isinstance(calls.stop(other), int)  # another session's Stop does nothing to this one
+    assert isinstance(calls.stop(request, SIDE_BY_SIDE), int)  # nor the side by side's Stop
+    assert calls.stop(request) == gr.skip()  # a search under way: it is asked to stop, nothing is cancelled
     *_previews, (result, gallery, raw, status) = list(gen)
     assert result.size == image.size
     assert "stopped by you" in status
     iterations = int(status.split(":")[1].split("iterations")[0])
     assert iterations < 2000
     assert not calls.service.running("session-1")  # the flag is forgotten afterwards
+    assert isinstance(calls.stop(request), int)
+
+
+def test_an_example_is_filled_once_then_its_stored_result_is_shown(calls, tmp_path, monkeypatch):
+    photo(40, 30).save(tmp_path / "example.png")
+    example = {"model": "tiny-rgb", "image": str(tmp_path / "example.png"), "hole": "center"}
+    assert calls.stored_example(example) is None
+    searches = []
+    search = calls.search
+    monkeypatch.setattr(calls, "search", lambda *args: searches.append(args) or search(*args))
+    previews, done = final(calls.fill_example(example))
+    assert previews and done[3].startswith("Done in") and len(done) == 7  # the page's outputs
+    stored = calls.stored_example(example)
+    assert stored[3] == done[3] + STORED
+    assert stored[0] is done[0] and stored[1:3] == done[1:3] and stored[4:] == done[4:]
+    assert len(searches) == 1
+    # what Fill the hole gives for the example's editor value with the default settings: the search is
+    # deterministic for its seed, so storing it is safe
+    _, filled = final(calls.fill(example_value(example), "tiny-rgb"))
+    assert (np.asarray(filled[0]) == np.asarray(done[0])).all()
+
+
+def test_a_stopped_example_fill_is_not_stored(calls, tmp_path, monkeypatch):
+    photo(40, 30).save(tmp_path / "example.png")
+    example = {"model": "tiny-rgb", "image": str(tmp_path / "example.png"), "hole": "center"}
+    monkeypatch.setattr(callbacks, "DEFAULTS", inpaint.Settings(iterations=2000, restarts=2, patience=0))
+    request = SimpleNamespace(session_hash="session-1")
+    gen = calls.fill_example(example, request=request)
+    assert "Searching" in next(gen)[3]
+    assert calls.stop(request) == gr.skip()  # the example's search is the Inpaint tab's
+    *_previews, done = list(gen)
+    assert "stopped by you" in done[3]
+    assert calls.stored_example(example) is None
 
 
 def test_generate_and_about(calls):

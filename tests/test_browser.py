@@ -45,9 +45,13 @@ def open_app(page, url: str, examples_id: str) -> None:
     page.wait_for_selector(f"#{examples_id} button")
 
 
-def pick_example(page, examples_id: str, size: tuple[int, int], index: int = 0) -> None:
+def pick_example(page, examples_id: str, size: tuple[int, int], index: int = 0) -> str:
+    """Click an example; wait until the editor shows its image of `size` and its result is shown (filled
+    now, or the stored one); the status text."""
+    before = page.evaluate(f"() => {STATUS}")
     page.locator(f"#{examples_id} button").nth(index).click()
     wait_for_editor_image(page, size)
+    return wait_for_result(page, before)
 
 
 def wait_for_editor_image(page, size: tuple[int, int]) -> None:
@@ -90,6 +94,11 @@ def run_and_wait(page, timeout_ms: int = 120_000) -> str:
     """Click "Fill the hole" and wait for the run to end with a new "Done in" status; the status text."""
     before = page.evaluate(f"() => {STATUS}")
     page.click("#run")
+    return wait_for_result(page, before, timeout_ms)
+
+
+def wait_for_result(page, before: str, timeout_ms: int = 120_000) -> str:
+    """Wait for a "Done in" status other than `before`, and the result, candidates and G(z) shown; the status."""
     page.wait_for_function(f"(before) => {{ const t = {STATUS}; return {STATUS_IDLE} && t.includes('Done in')"
                            " && t !== before; }", arg=before, timeout=timeout_ms)
     page.wait_for_function(  # and the result, the candidates and G(z) are shown
@@ -189,6 +198,89 @@ def test_example_stroke_run(page, serve, tiny_checkpoints, tmp_path):
     status = run_and_wait(page)
     assert hole_percent(status) == 50
     page.screenshot(path=str(OUT / "tiny-app-preset.png"), full_page=True)
+
+
+def counted_searches(monkeypatch) -> list:
+    """The caller (session) of each search the served app's service starts, from now on."""
+    from inpaint.service import Service
+
+    callers, run = [], Service.run
+
+    def counted(self, *args, **kwargs):
+        callers.append(kwargs.get("caller"))
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(Service, "run", counted)
+    return callers
+
+
+def test_an_examples_result_is_stored_and_shown_again_at_once(page, serve, tiny_checkpoints, tmp_path, monkeypatch):
+    """The first pick of an example fills it (a search); a later pick, by anyone, shows the stored result
+    without searching again, and the editor shows the example's image and hole."""
+    searches = counted_searches(monkeypatch)
+    examples = [{"model": "tiny-rgb", "image": str(grey_picture(tmp_path / "square.png")), "hole": "center",
+                 "caption": "square"},
+                {"model": "tiny-rgb", "image": str(grey_picture(tmp_path / "wide.png", (64, 48))), "hole": "left",
+                 "caption": "wide"}]
+    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}, examples).url
+    open_app(page, url, "examples-tiny-rgb")
+    first = pick_example(page, "examples-tiny-rgb", (96, 96), 0)
+    assert len(searches) == 1 and "stored result" not in first and hole_percent(first) == 25
+    pick_example(page, "examples-tiny-rgb", (64, 48), 1)  # another example: searched too
+    assert len(searches) == 2
+
+    again = pick_example(page, "examples-tiny-rgb", (96, 96), 0)
+    assert len(searches) == 2, "the stored result is shown: no search"
+    assert again.startswith(first) and "stored result" in again
+    assert red_tint(page, (96, 96), (0.3, 0.3, 0.7, 0.7)) > 40  # the example's hole, in the middle
+    assert red_tint(page, (96, 96), (0.0, 0.0, 0.2, 0.2)) < 10
+    # another visitor (a session of its own) gets it at once too, with the before/after of it
+    other = page.context.new_page()
+    open_app(other, url, "examples-tiny-rgb")
+    assert "stored result" in pick_example(other, "examples-tiny-rgb", (96, 96), 0) and len(searches) == 2
+    other.get_by_role("tab", name="Before / after").click()
+    other.locator("#compare img").first.wait_for()
+    OUT.mkdir(parents=True, exist_ok=True)
+    other.screenshot(path=str(OUT / "stored-example.png"), full_page=True)
+
+
+def test_stop_takes_a_waiting_request_out_of_the_queue(page, serve, tiny_checkpoints, tmp_path, monkeypatch):
+    """One search runs at a time: a second visitor's request waits in the queue, and their Stop takes it out
+    (it never runs), while the first visitor's Stop ends the running search with its best fill so far."""
+    import dataclasses
+
+    from ui import callbacks
+
+    plain = callbacks.settings
+    monkeypatch.setattr(callbacks, "settings", lambda *args: dataclasses.replace(plain(*args), patience=0))
+    searches = counted_searches(monkeypatch)  # no early stop (above): a search runs until stopped
+    url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}).url
+    running, waiting = page, page.context.new_page()
+    for visitor in (running, waiting):
+        upload_to_editor(visitor, url, grey_picture(tmp_path / "grey.png"), (96, 96))
+        visitor.get_by_role("button", name="Centre").click()
+        wait_for_editor_image(visitor, (96, 96))
+        visitor.get_by_text("Advanced").click()
+        set_slider(visitor, "iterations", 2000)
+    idle = waiting.evaluate(f"() => {STATUS}")
+
+    running.click("#run")
+    running.wait_for_function(f"() => ({STATUS}).includes('Searching')", timeout=60_000)
+    waiting.click("#run")
+    tracker = "document.querySelector('#candidates [data-testid=status-tracker]')"
+    waiting.wait_for_function(f"() => /queue/i.test({tracker}?.innerText || '')")  # in line behind the search
+    assert len(searches) == 1
+    waiting.click("#stop")
+    waiting.wait_for_function(f"() => {tracker}?.classList.contains('hide')")  # out of the queue
+    assert running.evaluate(f"() => ({STATUS}).includes('Searching')"), "the running search goes on"
+
+    running.click("#stop")
+    running.wait_for_function(f"() => {STATUS_IDLE} && ({STATUS}).includes('Done in')", timeout=60_000)
+    status = running.evaluate(f"() => {STATUS}")
+    assert "stopped by you" in status and int(re.search(r"(\d+) iterations", status).group(1)) < 2000
+    running.wait_for_timeout(3000)  # time for a request still in the queue to start
+    assert len(searches) == 1, "the request taken out of the queue never ran"
+    assert waiting.evaluate(f"() => {STATUS}") == idle
 
 
 def test_nothing_painted_shows_a_plain_error(page, serve, tiny_checkpoints, tmp_path):

@@ -7,8 +7,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import html
+import itertools
 import math
 import re
+import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +38,11 @@ STOPPED = {"caller": " (stopped by you; the best so far)",
 CURVE_POINTS = 200       # points per loss curve sent to the page: a long search is thinned, the plot stays light
 CURVES = ("best", "median", "worst")  # over the restarts; "best" is the restart lowest in total loss
 SECOND = {"same": "A's settings", "paper": "the paper's settings"}  # what the side-by-side run B can use
+# the page's searches a Stop button ends: the Inpaint tab's (its run and its examples') and the side by side's B
+INPAINT, SIDE_BY_SIDE = "inpaint", "side by side"
+STORED = (" This is the example's stored result: it was filled once with the default settings, the first time "
+          "someone picked it, and is shown again at once.")
+TOKENS = itertools.count(1)  # fresh values for the page's gr.State triggers: a State's change event needs a new value
 
 
 def user_error(message: str, title: str = "Error") -> gr.Error:
@@ -211,6 +219,23 @@ class Callbacks:
         self.service = service
         # the search of one request: on ZeroGPU, in a GPU worker for the time its settings need
         self.search = gpu(duration=self._gpu_seconds)(self._search)
+        self._lock = threading.Lock()
+        self._under_way: Counter[tuple[str | None, str]] = Counter()  # (session, INPAINT | SIDE_BY_SIDE) -> running
+        self._stored: dict[tuple, tuple] = {}  # example_key(example) -> the page's outputs for its finished fill
+
+    @contextlib.contextmanager
+    def _running(self, request: gr.Request | None, task: str):
+        """Mark the session's `task` as under way (its callback has started) for `stop`."""
+        key = (_session(request), task)
+        with self._lock:
+            self._under_way[key] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._under_way[key] -= 1
+                if not self._under_way[key]:
+                    del self._under_way[key]
 
     def load(self, model: str | None, hub_repo: str | None) -> Loaded:
         try:
@@ -241,12 +266,42 @@ class Callbacks:
         """`inpaint` as the page shows it: its four outputs, then the contextual and the perceptual
         loss plots (updated with each preview) and the domain warning (shown, with a toast, when
         the image looks unlike the model's domain)."""
-        image, hole = read_editor(editor, grow=grow)
-        wanted = settings(iterations, restarts, lam, seed, blend, method)
-        loaded = self.load(model, hub_repo)
-        with contextlib.closing(self._reports((model, hub_repo), image, hole, wanted, method, request,
-                                              progress)) as reports:
-            yield from self._page(reports, loaded, hole, grow)
+        with self._running(request, INPAINT):
+            image, hole = read_editor(editor, grow=grow)
+            wanted = settings(iterations, restarts, lam, seed, blend, method)
+            loaded = self.load(model, hub_repo)
+            with contextlib.closing(self._reports((model, hub_repo), image, hole, wanted, method, request,
+                                                  progress)) as reports:
+                yield from self._page(reports, loaded, hole, grow)
+
+    def stored_example(self, example: dict) -> tuple | None:
+        """`fill_example`'s last outputs for `example` when it was filled before (its status saying
+        so), else None."""
+        outputs = self._stored.get(example_key(example))
+        return None if outputs is None else (*outputs[:3], outputs[3] + STORED, *outputs[4:])
+
+    def fill_example(self, example: dict, request: gr.Request = None, progress=gr.Progress()):
+        """`fill` of an example ({"model", "image" (path), "hole" (preset name)}, as the page shows it
+        picked) with the default settings; a fill that ran to its end (not stopped by the caller or
+        the time limit) is stored for `stored_example`: the search is deterministic for its seed."""
+        with self._running(request, INPAINT):
+            image, hole = read_editor(example_value(example))  # as the editor hands it over
+            loaded = self.load(example["model"], "")
+            finished = []
+
+            def kept(reports):
+                for report in reports:
+                    if not isinstance(report, Preview):
+                        finished.append(report)
+                    yield report
+
+            outputs = None
+            with contextlib.closing(self._reports((example["model"], ""), image, hole, DEFAULTS, methods.DEFAULT,
+                                                  request, progress)) as reports:
+                for outputs in self._page(kept(reports), loaded, hole, 0):
+                    yield outputs
+            if finished and finished[-1].stopped in (None, "converged"):
+                self._stored[example_key(example)] = outputs
 
     @staticmethod
     def _page(reports, loaded: Loaded, hole: np.ndarray, grow):
@@ -276,6 +331,11 @@ class Callbacks:
 
         Yields (B's heading, B's image, B's status): previews while it searches, then the result.
         """
+        with self._running(request, SIDE_BY_SIDE):
+            yield from self._second(first, model, which, paper_iterations, request, progress)
+
+    def _second(self, first: dict | None, model: str | None, which: str, paper_iterations: int,
+                request: gr.Request | None, progress):
         if not first:
             raise user_error("Fill a hole on the Inpaint tab first: B runs the same image and hole again.",
                              title="No result yet")
@@ -332,9 +392,18 @@ class Callbacks:
         return gpu_seconds(wanted.iterations, wanted.restarts, resolution,
                            min(self.service.limits.seconds, wanted.time_limit or self.service.limits.seconds))
 
-    def stop(self, request: gr.Request = None) -> None:
-        """Ask this session's running completion to stop; it returns the best fill found so far."""
-        self.service.stop(_session(request))
+    def stop(self, request: gr.Request = None, task: str = INPAINT):
+        """The Stop button of `task` (INPAINT or SIDE_BY_SIDE): a search of this session's under
+        way is asked to stop (it returns the best fill found so far) and this returns gr.skip();
+        with none under way, this returns a fresh token, for the page to cancel the session's
+        request of `task` that still waits in the queue (see `layout.build_demo`)."""
+        session = _session(request)
+        with self._lock:
+            under_way = self._under_way[(session, task)] > 0
+        if under_way:
+            self.service.stop(session)
+            return gr.skip()
+        return next(TOKENS)
 
     def generate(self, model: str | None = None, hub_repo: str = "", seed: int = 0, count: int = 36):
         """A grid of `count` random samples G(z), z drawn with `seed`."""
@@ -352,6 +421,17 @@ class Callbacks:
         except gr.Error as err:
             return f"⚠️ {err.message}", ""
         return describe(loaded), card(loaded.folder)
+
+
+def example_key(example: dict) -> tuple[str, str, str]:
+    return example["model"], str(example["image"]), example["hole"]
+
+
+def example_value(example: dict) -> dict:
+    """The editor's value for an example: its image (RGBA, as the editor holds it) with its preset hole painted."""
+    with Image.open(example["image"]) as img:
+        image = img.convert("RGBA")
+    return editor_value(image, inpaint.preset(example["hole"], image.size))
 
 
 def take_image(value) -> tuple[Image.Image, None]:

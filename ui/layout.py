@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image
 
 import inpaint
 from inpaint import methods
@@ -15,9 +14,9 @@ from inpaint.blend import BLENDS
 from inpaint.complete import MAX_SEED
 from inpaint.service import Limits, Service
 
-from .callbacks import (CURVES, DEFAULTS, Callbacks, before_after, continue_from, painter, remember,
-                        take_image, with_mask)
-from .editor import BRUSH, editor_value, guard_uploads, with_hole
+from .callbacks import (CURVES, DEFAULTS, INPAINT, SIDE_BY_SIDE, TOKENS, Callbacks, before_after, continue_from,
+                        example_value, painter, remember, take_image, with_mask)
+from .editor import BRUSH, from_editor, guard_uploads, with_hole
 from .gpu import ZERO_GPU
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,7 +144,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                             stop_button = gr.Button("Stop", variant="stop", scale=1, elem_id="stop")
                         if ZERO_GPU:
                             gr.Markdown(ZERO_GPU_STOP, elem_id="stop-note")
-                        _examples(examples, models, editor, model, hub)
+                        picked, example_key, chosen = _examples(examples, models, model, hub)
                         with gr.Accordion("Advanced", open=False):
                             iterations = gr.Slider(
                                 1, service.limits.iterations, value=DEFAULTS.iterations, step=1, elem_id="iterations",
@@ -228,27 +227,71 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         inputs = [editor, model, hub, iterations, restarts, lam, seed, blend, grow, method]
         outputs = [result, candidates, raw, status]
         quick = dict(queue=False, api_visibility="private", show_progress="hidden")
+        page_outputs = [*outputs, contextual_plot, perceptual_plot, domain]
+        searching = dict(api_visibility="private", show_progress_on=[candidates, raw], concurrency_id="completion")
         # the page's run also shows the loss plots and the domain warning; API clients keep /inpaint's four
         # outputs, from an event of its own (a trigger the page never shows)
         api_trigger = gr.Button(visible=False)
         api_trigger.click(calls.inpaint, inputs, outputs, api_name="inpaint", concurrency_id="completion")
-        ran = run_button.click(calls.fill, inputs, [*outputs, contextual_plot, perceptual_plot, domain],
-                               api_visibility="private", show_progress_on=[candidates, raw],
-                               concurrency_id="completion")
-        # one after the other: both write the result's file again (gradio caches it by content), which a
-        # reader of it at the same moment can find half written
-        ran.success(before_after, [editor, grow, result], compare, **quick).then(
-            remember, [editor, grow, model, hub, iterations, restarts, lam, seed, blend, method, result, status],
-            [first_run, first_heading, first_image, first_status], **quick)
-        # Stop: the running search returns the best fill so far. Under ZeroGPU that signal can't reach
-        # the GPU worker, so Stop cancels the event: gradio closes the callback, spaces closes the worker's search
-        stop_button.click(calls.stop, None, None, queue=False, api_visibility="private",
-                          cancels=[ran] if ZERO_GPU else None)
+        ran = run_button.click(calls.fill, inputs, page_outputs, **searching)
+
+        def compare_and_remember(listener) -> None:
+            """After a result: the before/after slider, then what the side by side's B runs again (one after
+            the other: both write the result's file again (gradio caches it by content), which a reader of
+            it at the same moment can find half written)."""
+            listener(before_after, [editor, grow, result], compare, **quick).then(
+                remember, [editor, grow, model, hub, iterations, restarts, lam, seed, blend, method, result, status],
+                [first_run, first_heading, first_image, first_status], **quick)
+
+        compare_and_remember(ran.success)
+
+        # an example: its image and hole into the editor, the settings to the defaults, then its result:
+        # the stored one at once when it was filled before (by anyone), else it is filled (and stored) in
+        # the queue like any search. Which of the two: `show_example` writes a fresh token into one of two
+        # States, whose change event follows (a State's change only fires after a queued event).
+        example_fill, example_shown = gr.State(), gr.State()  # the example to fill; a stored result was shown
+
+        def example_inputs(key: str) -> tuple:
+            return (example_value(chosen[key]), DEFAULTS.iterations, DEFAULTS.restarts, DEFAULTS.lam,
+                    DEFAULTS.seed, DEFAULTS.blend, 0, methods.DEFAULT)
+
+        def show_example(key: str) -> tuple:
+            stored = calls.stored_example(chosen[key])
+            if stored is None:
+                return (*[gr.skip()] * len(page_outputs), (key, next(TOKENS)), gr.skip())
+            return (*stored, gr.skip(), next(TOKENS))
+
+        def fill_example(token, request: gr.Request, progress=gr.Progress()):
+            yield from calls.fill_example(chosen[token[0]], request=request, progress=progress)
+
+        for event in picked:
+            _set_editor(event.then, example_inputs, example_key,
+                        [editor, iterations, restarts, lam, seed, blend, grow, method]).then(
+                show_example, example_key, [*page_outputs, example_fill, example_shown], api_visibility="private",
+                show_progress="hidden", concurrency_limit=None)
+        example_ran = example_fill.change(fill_example, example_fill, page_outputs, **searching)
+        compare_and_remember(example_ran.success)
+        compare_and_remember(example_shown.change)
+
+        # Stop: the session's running search returns the best fill so far; a request of the session's still
+        # waiting in the queue is cancelled (then `stop` writes a fresh token into a State, whose change
+        # event cancels; gradio's cancels= alone would cancel a running search too, losing its best so far).
+        # Under ZeroGPU the stop signal can't reach the GPU worker, so Stop cancels the event whatever its
+        # state: gradio closes the callback, spaces closes the worker's search
+        def stopper(task: str):
+            def stop(request: gr.Request):
+                return calls.stop(request, task)
+            return stop
+
         second_ran = second_button.click(calls.second, [first_run, second_model, second_which, paper_iterations],
-                            [second_heading, second_image, second_status], api_visibility="private",
-                            show_progress_on=[second_image], concurrency_id="completion")
-        second_stop.click(calls.stop, None, None, queue=False, api_visibility="private",
-                          cancels=[second_ran] if ZERO_GPU else None)
+                                         [second_heading, second_image, second_status], api_visibility="private",
+                                         show_progress_on=[second_image], concurrency_id="completion")
+        for button, task, searches in ((stop_button, INPAINT, [ran, example_ran]),
+                                       (second_stop, SIDE_BY_SIDE, [second_ran])):
+            waiting = gr.State()  # a token: this session had no search under way when Stop was pressed
+            button.click(stopper(task), None, waiting, api_visibility="private", show_progress="hidden",
+                         concurrency_limit=None, cancels=searches if ZERO_GPU else None)
+            waiting.change(None, None, None, api_visibility="private", cancels=searches)
         model.change(lambda name: name, model, second_model, **quick)  # B starts from A's model
         # the editor is set by first taking its image (and clearing it), then setting it: see _set_editor
         held = gr.State()  # the editor's image meanwhile
@@ -305,52 +348,41 @@ def _read_examples(models: dict[str, str]) -> list[dict]:
             if e["model"] in models and (EXAMPLES / e["image"]).is_file()]
 
 
-def _examples(examples: list[dict], models: dict[str, str], editor, model, hub) -> None:
-    """One gallery of examples per model. Picking one loads the image with its hole painted
-    and switches to the model that knows its domain.
-
-    The gallery fills hidden components (the thumbnail shows the image with its hole in red);
-    the editor is then cleared and set in two further steps, see `_set_editor`.
+def _examples(examples: list[dict], models: dict[str, str], model, hub) -> tuple[list, gr.Textbox, dict]:
+    """One gallery of examples per model. Picking one switches to the model that knows its domain
+    and fills hidden components: the thumbnail (the image with its hole in red) and the example's
+    key. Returns (each gallery's event that did so, the key's component, key -> example entry);
+    `build_demo` loads the example into the editor (see `_set_editor`) and shows its result.
     """
     thumb = gr.Image(visible=False, type="pil", format="png")
     pick = gr.Textbox(visible=False)
     chosen = {}  # str(index) -> example entry
-
-    def load(key: str) -> dict:
-        e = chosen[key]
-        image = _open_example(e["image"])
-        return editor_value(image, inpaint.preset(e["hole"], image.size))
-
+    events = []
     for name in models:
         group = [e for e in examples if e["model"] == name]
         if not group:
             continue
         rows = []
         for e in group:
-            image = _open_example(e["image"])
             key = str(len(chosen))
             chosen[key] = e
-            rows.append([with_hole(image, inpaint.preset(e["hole"], image.size)), name, "", key])
+            rows.append([with_hole(*from_editor(example_value(e))), name, "", key])
         gallery = gr.Examples(rows, inputs=[thumb, model, hub, pick], visible_columns=[0], examples_per_page=12,
                               label=f"Examples for {name} (held-out test images, hole already painted): "
                                     "click one, then Fill the hole", api_visibility="private",
                               elem_id=f"examples-{name}")
-        _set_editor(gallery.load_input_event.then, load, pick, editor)
+        events.append(gallery.load_input_event)
+    return events, pick, chosen
 
 
-def _open_example(path: str) -> Image.Image:
-    with Image.open(path) as img:
-        img.load()
-        return img
-
-
-def _set_editor(then, fn, inputs, editor) -> None:
-    """Set the editor to fn(inputs) (a value with a hole layer) after clearing it.
+def _set_editor(then, fn, inputs, outputs):
+    """Set the editor, outputs[0], to fn(inputs)[0] (a value with a hole layer; the other outputs
+    to the rest) after clearing it; the event that set it.
 
     Works around a gradio 6.31 ImageEditor bug: a layer sent from the server is placed by the
     bounds of everything the canvas held since it was last cleared (at least `canvas_size`),
     so it lands off-centre over an image smaller than an earlier one. Clearing the editor
     first (value None) and keeping `canvas_size` tiny makes the bounds the image's own.
     """
-    then(lambda: None, None, editor, queue=False, api_visibility="private", show_progress="hidden").then(
-        fn, inputs, editor, queue=False, api_visibility="private", show_progress="hidden")
+    return then(lambda: None, None, outputs[0], queue=False, api_visibility="private", show_progress="hidden").then(
+        fn, inputs, outputs, queue=False, api_visibility="private", show_progress="hidden")
