@@ -12,6 +12,7 @@ import inpaint
 from inpaint import methods
 from inpaint.blend import BLENDS
 from inpaint.complete import MAX_SEED
+from inpaint.device import pick_device
 from inpaint.service import Limits, Service
 
 from .callbacks import (CURVES, DEFAULTS, INPAINT, SIDE_BY_SIDE, TOKENS, Callbacks, before_after, continue_from,
@@ -224,15 +225,20 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                 about_card = gr.Markdown(elem_id="card")  # the whole width: the card's tables are wide
 
         # --- events
+        # the searches share one line: one at a time on a CPU (batching buys nothing there, README: Serving);
+        # on a GPU up to max_batch reach the service at once, which searches them side by side in one batch;
+        # ZeroGPU runs each request in a process of its own, where they cannot share a batch
+        slots = service.limits.max_batch if pick_device().type == "cuda" and not ZERO_GPU else 1
+        completion_group = dict(concurrency_id="completion", concurrency_limit=slots)
         inputs = [editor, model, hub, iterations, restarts, lam, seed, blend, grow, method]
         outputs = [result, candidates, raw, status]
         quick = dict(queue=False, api_visibility="private", show_progress="hidden")
         page_outputs = [*outputs, contextual_plot, perceptual_plot, domain]
-        searching = dict(api_visibility="private", show_progress_on=[candidates, raw], concurrency_id="completion")
+        searching = dict(api_visibility="private", show_progress_on=[candidates, raw], **completion_group)
         # the page's run also shows the loss plots and the domain warning; API clients keep /inpaint's four
         # outputs, from an event of its own (a trigger the page never shows)
         api_trigger = gr.Button(visible=False)
-        api_trigger.click(calls.inpaint, inputs, outputs, api_name="inpaint", concurrency_id="completion")
+        api_trigger.click(calls.inpaint, inputs, outputs, api_name="inpaint", **completion_group)
         ran = run_button.click(calls.fill, inputs, page_outputs, **searching)
 
         def compare_and_remember(listener) -> None:
@@ -285,7 +291,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
 
         second_ran = second_button.click(calls.second, [first_run, second_model, second_which, paper_iterations],
                                          [second_heading, second_image, second_status], api_visibility="private",
-                                         show_progress_on=[second_image], concurrency_id="completion")
+                                         show_progress_on=[second_image], **completion_group)
         for button, task, searches in ((stop_button, INPAINT, [ran, example_ran]),
                                        (second_stop, SIDE_BY_SIDE, [second_ran])):
             waiting = gr.State()  # a token: this session had no search under way when Stop was pressed
@@ -302,7 +308,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         continue_button.click(lambda image: (continue_from(image), None), result, [held, editor], **quick).success(
             lambda value: value, held, editor, **quick)
         gen_button.click(calls.generate, [model, hub, gen_seed, gen_count], [gen_image, gen_status],
-                         api_name="generate", concurrency_id="completion")
+                         api_name="generate", **completion_group)
 
         def describe(choice, hub_repo):
             summary, card = calls.about(choice, hub_repo)
@@ -314,7 +320,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         model.change(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
         hub.submit(describe, [model, hub], about_outputs, api_visibility="private")
         demo.load(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
-    # two CPU cores: one completion at a time, up to QUEUE_SIZE waiting in line (then "queue is full")
+    # up to QUEUE_SIZE waiting in line (then "queue is full"); the searches' own limit is `slots`, above
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
     return demo
 
