@@ -6,13 +6,13 @@
     result.image.save("filled.png")
 """
 
-from .complete import Completion, Progress, Settings, complete
+from .complete import Completion, Job, Progress, Settings, complete, complete_each, complete_many
 from .errors import InpaintError, ModelLoadError
 from .masks import PRESETS, preset
 from .models import DCGAN
 
-__all__ = ["Completion", "DCGAN", "InpaintError", "ModelLoadError", "PRESETS", "Progress", "Settings",
-           "complete", "load_model", "preset"]
+__all__ = ["Completion", "DCGAN", "InpaintError", "Job", "ModelLoadError", "PRESETS", "Progress", "Settings",
+           "complete", "complete_each", "complete_many", "load_model", "preset"]
 
 
 def load_model(source, **kwargs) -> DCGAN:

@@ -18,7 +18,7 @@ except ImportError:  # not on a Space: nothing to schedule
 ZERO_GPU = spaces is not None and os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
 MIN_SECONDS = 10       # a GPU's start in the worker, moving the weights, the blend on the CPU
 MAX_SECONDS = 180      # the request's search stops at the time limit (default 120 s) anyway
-STEP_SECONDS = 2e-4    # one Adam step of one restart at 64x64 on a GPU slice, with room to spare
+STEP_SECONDS = 2e-4    # one Adam step of one restart at 64x64: measured 1.1e-4 on an H100 (README: GPU benchmark), x2 for a slice
 
 
 def gpu_seconds(iterations: int, restarts: int, resolution: int, time_limit: float | None = None) -> int:
