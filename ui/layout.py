@@ -375,7 +375,8 @@ def _examples(examples: list[dict], models: dict[str, str], model, hub) -> tuple
             rows.append([with_hole(*from_editor(example_value(e))), name, "", key])
         gallery = gr.Examples(rows, inputs=[thumb, model, hub, pick], visible_columns=[0], examples_per_page=12,
                               label=f"Examples for {name} (held-out test images, hole already painted): "
-                                    "click one, then Fill the hole", api_visibility="private",
+                                    "click one and it fills (at once when filled before)",
+                              api_visibility="private",
                               elem_id=f"examples-{name}")
         events.append(gallery.load_input_event)
     return events, pick, chosen
