@@ -400,6 +400,7 @@ class _Search:
         self.history: list[float] = []         # the best loss after each iteration
         self.curves: dict[str, list[float]] = {}
         self.stale, self.record, self.stopped_early, self.iterations = 0, float("inf"), False, 0
+        self.current = float("inf")            # the best loss so far (after `loss`)
 
     def loss(self, generated: torch.Tensor, logits: torch.Tensor | None) -> torch.Tensor:
         """This search's loss per restart (K) from its rows of G(z) and D's logits, noting the best z's."""
@@ -408,17 +409,18 @@ class _Search:
         perceptual = perceptual_loss(logits.float()) if logits is not None else None
         loss = context if perceptual is None else context + self.settings.lam * perceptual
         with torch.no_grad():  # the loss belongs to the z before this step
-            _record(self.curves, loss, {"contextual": context, "perceptual": perceptual})
             better = loss < self.best_loss
             self.best_loss = torch.where(better, loss, self.best_loss)
-            self.best_z[better] = self.z[better]
+            self.best_z = torch.where(better[:, None], self.z, self.best_z)  # no mask indexing: no sync
+            self.current = _record(self.curves, loss, {"contextual": context, "perceptual": perceptual},
+                                   self.best_loss)
         return loss
 
     def ended(self, model: DCGAN) -> bool:
         """After a step: note the best loss, report progress, and say whether this search is over."""
         s, task = self.settings, self.task
         self.iterations = it = self.iterations + 1
-        current = float(self.best_loss.min())
+        current = self.current  # the best loss so far, read with the curves (`loss`)
         self.history.append(current)
         if current < self.record * (1 - 1e-3):
             self.record, self.stale = current, 0
@@ -468,15 +470,18 @@ def _step(model: DCGAN, searches: list[_Search]) -> None:
         model.project_z(s.z.data)
 
 
-def _record(curves: dict[str, list[float]], total: torch.Tensor, terms: dict[str, torch.Tensor | None]) -> None:
-    """Append this iteration's loss terms: of the restart lowest in total, the median and the worst
-    (one transfer from the device for all of them)."""
+def _record(curves: dict[str, list[float]], total: torch.Tensor, terms: dict[str, torch.Tensor | None],
+            best_loss: torch.Tensor) -> float:
+    """Append this iteration's loss terms: of the restart lowest in total, the median and the worst;
+    returns the lowest of `best_loss` (one transfer from the device for all of them)."""
     best = total.argmin()
     present = {name: values for name, values in terms.items() if values is not None}
-    stats = torch.stack([torch.stack([v[best], v.median(), v.max()]) for v in present.values()]).tolist()
-    for name, row in zip(present, stats):
-        for kind, value in zip(("best", "median", "worst"), row):
+    stats = torch.cat([torch.stack([v[best], v.median(), v.max()]) for v in present.values()]
+                      + [best_loss.min().reshape(1).to(total.dtype)]).tolist()
+    for i, name in enumerate(present):
+        for kind, value in zip(("best", "median", "worst"), stats[3 * i: 3 * i + 3]):
             curves.setdefault(f"{name} {kind}", []).append(value)
+    return stats[-1]
 
 
 def _initial_z(model, y, weights, s: Settings, precision) -> torch.Tensor:

@@ -142,3 +142,20 @@ def served(tiny_checkpoints, tmp_path_factory):
             yield servers(tiny_checkpoints, cache=True)
         finally:
             servers.close()
+
+
+@pytest.fixture
+def image_folder(tmp_path, monkeypatch):
+    """A folder of 40 small non-square colour images (for `--dataset folder:PATH`), and an empty
+    data cache under tmp_path (GAN_INPAINT_CACHE)."""
+    import numpy as np
+    from PIL import Image
+
+    monkeypatch.setenv("GAN_INPAINT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        arr = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)  # not square: centre-cropped
+        Image.fromarray(arr).resize((27, 18), Image.BICUBIC).save(folder / f"{i:03d}.png")
+    return folder

@@ -23,18 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 HAS_FASHION = (data.FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").exists()
 
 
-@pytest.fixture
-def image_folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("GAN_INPAINT_CACHE", str(tmp_path / "cache"))
-    folder = tmp_path / "faces"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(40):
-        arr = rng.integers(0, 256, (6, 9, 3), dtype=np.uint8)  # not square: centre-cropped
-        Image.fromarray(arr).resize((27, 18), Image.BICUBIC).save(folder / f"{i:03d}.png")
-    return folder
-
-
 def test_folder_source_is_cached_uint8(image_folder):
     images = data.load_images(f"folder:{image_folder}", resolution=16)
     assert images.shape == (40, 3, 16, 16) and images.dtype == torch.uint8
