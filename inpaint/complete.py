@@ -41,6 +41,7 @@ class Settings:
     iterations: int = 40        # Adam steps at most (early stopping may end sooner)
     restarts: int = 32          # K starts, optimized as one batch
     init_pool: int = 16         # draw K * init_pool z's, start from the K whose G(z) best fits (1: plain)
+    warm_start: float = 0.0     # share of the K restarts started from the model's encoder (when it has one)
     lam: float = 0.0            # weight of the perceptual loss -log D(G(z)); 0 skips D (see README: λ sweep)
     lr: float = 0.1             # Adam step size on z
     window: int = 7             # importance-weight window (pixels at model resolution)
@@ -382,6 +383,8 @@ def _check(s: Settings) -> None:
         raise InpaintError(f"unknown blend mode {s.blend!r}; choose one of {', '.join(blending.BLENDS)}")
     if s.candidates < 1:
         raise InpaintError(f"candidates must be 1 or more, got {s.candidates}")
+    if not 0.0 <= s.warm_start <= 1.0:
+        raise InpaintError(f"warm_start must be a share of the restarts from 0 to 1, got {s.warm_start}")
     if s.time_limit is not None and not s.time_limit > 0:
         raise InpaintError(f"the time limit must be a positive number of seconds (or None), got {s.time_limit}")
     if s.max_side is not None and not (isinstance(s.max_side, (int, np.integer)) and s.max_side >= 16):
@@ -393,7 +396,7 @@ class _Search:
 
     def __init__(self, model: DCGAN, task: _Task):
         self.task, self.settings = task, task.settings
-        self.z = _initial_z(model, task.problem.y, task.problem.weights, task.settings, task.precision)  # K x z_dim
+        self.z = _initial_z(model, task.problem, task.settings, task.precision)  # K x z_dim
         self.opt = torch.optim.Adam([self.z], lr=self.settings.lr)
         self.best_loss = torch.full((self.settings.restarts,), float("inf"), device=self.z.device)  # K
         self.best_z = self.z.detach().clone()  # K x z_dim: each restart's best z
@@ -484,19 +487,31 @@ def _record(curves: dict[str, list[float]], total: torch.Tensor, terms: dict[str
     return stats[-1]
 
 
-def _initial_z(model, y, weights, s: Settings, precision) -> torch.Tensor:
-    """K starting points: the best-fitting K of K * init_pool draws from the prior.
+def _initial_z(model, problem: _Problem, s: Settings, precision) -> torch.Tensor:
+    """K starting points: round(K * warm_start) from the model's encoder (when it has one: its
+    guess of z from the masked image), the rest the best-fitting of init_pool draws from the prior
+    per restart, so that the answers stay diverse.
 
     Scoring a draw costs one forward pass of G (no D, no gradients), about a sixth of an
     optimization step per z, and starting near the data saves many more steps than that.
     """
-    device = y.device
-    pool = model.sample_z(s.restarts * max(1, s.init_pool), torch.Generator().manual_seed(int(s.seed)), device)
-    if s.init_pool > 1:
-        with torch.no_grad(), autocast(device, precision):
-            fits = torch.cat([contextual_loss(model.G(chunk).float(), y, weights) for chunk in pool.split(256)])
-        pool = pool[torch.argsort(fits)[: s.restarts]]
-    return pool.clone().requires_grad_(True)
+    y, weights, device = problem.y, problem.weights, problem.y.device
+    generator = torch.Generator().manual_seed(int(s.seed))
+    encoder = getattr(model, "encoder", None)
+    warm = min(s.restarts, round(s.restarts * s.warm_start)) if encoder is not None else 0
+    drawn = s.restarts - warm
+    starts = []
+    if warm:
+        with torch.no_grad():  # n x z_dim, inside the prior
+            starts.append(model.project_z(encoder.propose(y, problem.known * problem.inside, warm, generator).float()))
+    if drawn:
+        pool = model.sample_z(drawn * max(1, s.init_pool), generator, device)
+        if s.init_pool > 1:
+            with torch.no_grad(), autocast(device, precision):
+                fits = torch.cat([contextual_loss(model.G(chunk).float(), y, weights) for chunk in pool.split(256)])
+            pool = pool[torch.argsort(fits)[:drawn]]
+        starts.append(pool)
+    return torch.cat(starts).to(device).clone().requires_grad_(True)
 
 
 def _rank(losses: torch.Tensor, fills: torch.Tensor, hole: torch.Tensor, n: int,

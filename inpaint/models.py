@@ -180,6 +180,7 @@ class DCGAN(
                     net[i] = nn.Identity()
         fused.eval().requires_grad_(False)
         fused.source = getattr(self, "source", None)
+        fused.encoder = getattr(self, "encoder", None)  # the search's warm start (inpaint.complete), if any
         return fused
 
     @torch.no_grad()
