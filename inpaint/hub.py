@@ -18,26 +18,36 @@ huggingface/community-events `huggan/pytorch/dcgan`): config.json holds `num_cha
 with `weights_only=True`) are a generator alone whose `model` is the same stack of layers as
 ours. The widths are read from the tensors' shapes; with no discriminator, such a model
 completes by the contextual loss alone.
+
+Companions. Networks that serve a prior (the search's latent encoder, a context encoder) live in
+subfolders of its checkpoint, each a checkpoint of its own: `<checkpoint>/<name>/config.json`
+(the network's keyword arguments), `model.safetensors` and, optionally, `README.md`; on the Hub,
+the same subfolder of the repo at the commit the prior came from. `load_companion` reads one
+(safely, with the same size limits) or answers None when the checkpoint has none; `load_model`
+attaches the latent encoder, if any, as `model.encoder`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .device import pick_device
 from .errors import ModelLoadError
 from .models import DCGAN
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "load_model", "is_downloaded", "clear_cache"]
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "ENCODER_NAME", "load_model", "load_companion",
+           "is_downloaded", "clear_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,7 @@ COMMUNITY_WEIGHTS = (WEIGHTS_NAME, "pytorch_model.bin")           # its weights,
 # the bundled DCGANs' weights are 2-15 MB; a repo that needs hundreds is not one of ours
 DEFAULT_MAX_WEIGHTS_MB = 200
 MAX_TEXT_BYTES = 1 << 20  # config.json is a few hundred bytes, a model card a few kB
+ENCODER_NAME = "encoder"  # the subfolder of a checkpoint that holds its latent encoder (inpaint.encoder)
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 # The DCGAN keyword arguments a config.json may hold, with their defaults (which give the types).
@@ -59,6 +70,7 @@ _CONFIG_FIELDS = {
 _cache: dict[tuple, DCGAN] = {}
 _cache_lock = threading.Lock()
 _key_locks: dict[tuple, threading.Lock] = {}
+_companion_lock = threading.Lock()  # one companion load at a time (they are small)
 
 
 def load_model(
@@ -258,6 +270,12 @@ def _load(spec: _Source, device: torch.device, token, cache_dir) -> DCGAN:
         raise ModelLoadError(f"cannot put {spec.label} on {device}: {err}", source=spec.name) from err
     model.source = spec.name  # what it was loaded from, for display
     model.checkpoint_dir = folder  # config.json, model.safetensors and (if any) README.md
+    # where its companions are: the same folder, or the same repo at the commit the prior came from
+    model.hub_origin = _Origin(spec, folder.name if _COMMIT.fullmatch(folder.name) else spec.revision,
+                               token, cache_dir) if spec.repo_id is not None else None
+    from .encoder import LatentEncoder, attach
+
+    attach(model, load_companion(model, ENCODER_NAME, LatentEncoder))
     return model
 
 
@@ -409,6 +427,114 @@ def _some(items: list[str], n: int = 4, quote: bool = True) -> str:
     shown = [repr(i) if quote else i for i in items[:n]]
     more = f" and {len(items) - n} more" if len(items) > n else ""
     return ", ".join(shown) + more
+
+
+# --- companions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where a Hub model came from, for its companions: the same repo at the same commit."""
+
+    spec: _Source
+    revision: str | None  # the commit its config.json came from (or the revision as given)
+    token: str | None = field(default=None, repr=False)
+    cache_dir: str | os.PathLike | None = None
+
+
+def load_companion(model: DCGAN, name: str, cls: type[nn.Module]) -> nn.Module | None:
+    """The companion network `name` of a model `load_model` gave, or None when it has none.
+
+    It is the checkpoint subfolder `name` (`config.json`: the keyword arguments of `cls`,
+    `model.safetensors`: its state dict, fp16 or fp32; `README.md` optional), read from the
+    model's folder, or from the same subfolder of its Hub repo at the commit the model was
+    loaded from (a model from elsewhere, e.g. built in memory, has none). Returned on the
+    model's device, in eval mode, frozen, in fp32; loaded once per model and name and then
+    shared. A subfolder that is there but broken (a file missing, bad JSON, weights that do
+    not fit the config, over INPAINT_MAX_WEIGHTS_MB) raises `ModelLoadError`; so does a Hub
+    that fails. Offline, a companion that is not in the HF cache counts as absent.
+    """
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"a companion's name is one folder name, got {name!r}")
+    with _companion_lock:
+        companions = model.__dict__.setdefault("_companions", {})
+        if name not in companions:
+            companions[name] = _companion(model, name, cls)
+        return companions[name]
+
+
+def _companion(model: DCGAN, name: str, cls: type[nn.Module]) -> nn.Module | None:
+    origin, folder = getattr(model, "hub_origin", None), getattr(model, "checkpoint_dir", None)
+    if origin is not None:
+        spec = dataclasses.replace(origin.spec, label=f"the '{name}' companion of {origin.spec.label}")
+        folder = _fetch_companion(spec, name, origin)
+        if folder is None:
+            return None
+    elif folder is not None:
+        folder = Path(folder) / name
+        spec = _Source(label=f"the '{name}' companion of model folder '{model.checkpoint_dir}'",
+                       name=str(getattr(model, "source", folder)), folder=folder)
+        if not folder.is_dir():
+            return None
+        missing = [n for n in (CONFIG_NAME, WEIGHTS_NAME) if not (folder / n).is_file()]
+        if missing:
+            raise ModelLoadError(f"{spec.label} ({folder}) is not a checkpoint: it lacks {' and '.join(missing)}",
+                                 source=spec.name)
+    else:
+        return None
+    config = _read_json(folder / CONFIG_NAME, spec)
+    try:
+        with torch.device("meta"):  # no memory, no init: the weights come next
+            companion = cls(**config)
+    except Exception as err:  # noqa: BLE001 - any config a constructor refuses (TypeError, ValueError, ...)
+        raise ModelLoadError(f"{CONFIG_NAME} of {spec.label} is invalid: {err}", source=spec.name) from err
+    expected = companion.state_dict()
+    state = _read_weights(folder / WEIGHTS_NAME, spec)
+    _check_weights(expected, state, config, spec)
+    state = {k: v.to(dtype=expected[k].dtype, copy=True) for k, v in state.items()}  # fp16 -> fp32
+    companion.load_state_dict(state, strict=True, assign=True)
+    try:
+        companion = companion.to(next(model.parameters()).device)
+    except (RuntimeError, AssertionError) as err:
+        raise ModelLoadError(f"cannot put {spec.label} on the model's device: {err}", source=spec.name) from err
+    companion.eval().requires_grad_(False)
+    companion.checkpoint_dir = folder
+    return companion
+
+
+def _fetch_companion(spec: _Source, name: str, origin: _Origin) -> Path | None:
+    """The companion's files fetched from the Hub (config, then weights and card, one commit), or None
+    when the repo has no `name/config.json` there (a 404, or one the cache remembers)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+    from huggingface_hub.file_download import _CACHED_NO_EXIST
+
+    config_file = f"{name}/{CONFIG_NAME}"
+    cached = try_to_load_from_cache(spec.repo_id, config_file, cache_dir=origin.cache_dir,
+                                    revision=origin.revision)
+    if cached is _CACHED_NO_EXIST:  # asked before, at this commit: it has none
+        return None
+    try:
+        config = _fetch(spec, config_file, origin.revision, MAX_TEXT_BYTES, origin.token, origin.cache_dir)
+    except ModelLoadError as err:
+        if isinstance(err.__cause__, RemoteEntryNotFoundError):
+            return None
+        if constants.is_offline_mode() and not isinstance(cached, str):
+            log.warning("offline: %s is not in the HF cache, so the model goes without it", spec.label)
+            return None
+        raise
+    folder = config.parent
+    revision = folder.parent.name if _COMMIT.fullmatch(folder.parent.name) else origin.revision
+    weights = _fetch(spec, f"{name}/{WEIGHTS_NAME}", revision, _max_weights_bytes(spec), origin.token,
+                     origin.cache_dir)
+    if weights.parent != folder:
+        raise ModelLoadError(f"{spec.label}: {CONFIG_NAME} and {WEIGHTS_NAME} came from different commits; "
+                             f"try again", source=spec.name)
+    try:
+        _fetch(spec, f"{name}/{CARD_NAME}", revision, MAX_TEXT_BYTES, origin.token, origin.cache_dir)
+    except ModelLoadError as err:  # the card is optional
+        log.info("no card for %s: %s", spec.label, err)
+    return folder
 
 
 # --- the Hub --------------------------------------------------------------------------------------
