@@ -1,9 +1,10 @@
 """The registry of completion methods: the one list the app's picker, the CLI's `--method` and
 the evaluation's tables take their methods from.
 
-A method fills the hole of an image with a model. Today there is one, "gan-prior" (Yeh et al.'s
-latent search, `inpaint.complete`); a second one plugs in with `register` and needs no change in
-any front end:
+A method fills the hole of an image with a model: "gan-prior" (Yeh et al.'s latent search,
+`inpaint.complete`) and "context-encoder" (Pathak et al.'s one forward pass,
+`inpaint.context_encoder`, when the checkpoint ships one). Another plugs in with `register` and
+needs no change in any front end:
 
     inpaint.methods.register(Method("context-encoder", "Context encoder (one forward pass)",
                                     "…", run=my_fill))
@@ -15,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from . import context_encoder
 from .complete import Completion, Progress, Settings, complete
 from .errors import InpaintError
 
@@ -67,4 +69,11 @@ register(Method(
     "Searches the generator's latent space for the image that best matches the known pixels "
     "(Yeh et al., CVPR 2017) and blends its content into the hole.",
     run=complete,
+))
+
+register(Method(
+    "context-encoder", "Context encoder (one forward pass)",
+    "A network trained to fill holes (Pathak et al., CVPR 2016, as a U-Net) completes the image in one "
+    "forward pass: milliseconds instead of a search, and blurrier; the checkpoint must ship one.",
+    run=context_encoder.complete,
 ))

@@ -1,5 +1,10 @@
 """python -m train --dataset fashion-mnist --out checkpoints/fashion-mnist-32 [--max-minutes 60]
 
+`--kind` picks what is trained: `dcgan` (the default: the GAN prior, this module), `context-encoder`
+(`train.context_encoder`: python -m train --kind context-encoder --dataset fashion-mnist
+--out checkpoints/fashion-mnist-32/context-encoder) or `encoder` (`train.encoder`: the prior's
+latent encoder for the search's warm start). Each takes its own options.
+
 Under torchrun (`torchrun --nproc-per-node N -m train ...`) each process trains on its own
 batches and DDP averages the gradients; the effective batch is N x --batch-size.
 """
@@ -22,8 +27,13 @@ DEFAULTS = {  # resolution, channels for the named data sets
 }
 
 
+KINDS = ("dcgan", "context-encoder", "encoder")
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train", description="Train a DCGAN for GAN-prior inpainting.")
+    p.add_argument("--kind", choices=KINDS, default="dcgan",
+                   help="what to train: dcgan (this help), context-encoder or encoder (--kind K --help for theirs)")
     p.add_argument("--dataset", required=True, help="fashion-mnist | emoji | folder:PATH | celeba")
     p.add_argument("--out", required=True, help="checkpoint folder to write (what is shipped)")
     p.add_argument("--run", help="folder for the resumable state, log and sample grids "
@@ -61,6 +71,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    kind, argv = _kind(argv)
+    if kind == "context-encoder":
+        from . import context_encoder
+
+        return context_encoder.main(argv)
+    if kind == "encoder":
+        from . import encoder
+
+        return encoder.main(argv)
     args = parse_args(argv)
     run = Path(args.run) if args.run else run_dir(args.out)
     if args.resume and not (run / "state.pt").exists():
@@ -89,13 +109,21 @@ def main(argv=None) -> int:
     cfg = TrainConfig(
         **{k: v for k, v in vars(args).items() if k in fields}, resolution=resolution, channels=channels,
         flip=not args.no_flip, run=str(run), extra=extra,
-        command="python -m train " + shlex.join(sys.argv[1:] if argv is None else argv),
+        command="python -m train " + shlex.join(argv),
     )
     out = train(cfg, images, resume=args.resume)
     if args.push_to_hub:
         print(export.push_to_hub(out, args.push_to_hub))
     print(f"checkpoint written to {out}; training state in {run} (continue with --resume)")
     return 0
+
+
+def _kind(argv: list[str]) -> tuple[str, list[str]]:
+    """(--kind's value, the other arguments); the kind defaults to dcgan."""
+    picker = argparse.ArgumentParser(add_help=False)
+    picker.add_argument("--kind", choices=KINDS, default="dcgan")
+    known, rest = picker.parse_known_args(argv)
+    return known.kind, rest
 
 
 if __name__ == "__main__":
