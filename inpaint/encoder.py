@@ -68,8 +68,9 @@ class LatentEncoder(
         y: 1 x C x R x R in [-1, 1], known: 1 x 1 x R x R in [0, 1] (as `forward`). The first is
         E's answer z_E; restart i mixes it toward a prior draw e_i (drawn with `generator`, a
         seeded CPU generator: same seed, same answers) by a share s_i rising evenly from 0 to
-        `spread` (default: the config's): sqrt(1 - s_i^2) z_E + s_i e_i, which keeps a Gaussian
-        z near the prior's shell. The search projects them into the prior.
+        `spread` (default: the config's): sqrt(1 - s_i^2) z_E + s_i e_i for the Gaussian prior
+        (which keeps z near the prior's shell), (1 - s_i) z_E + s_i e_i for the uniform one
+        (inside [-1, 1]). The search projects them into the prior.
         """
         spread = self.spread if spread is None else float(spread)
         device = next(self.parameters()).device
@@ -79,7 +80,10 @@ class LatentEncoder(
         else:
             draws = torch.randn(n, self.z_dim, generator=generator)
         share = torch.linspace(0, spread, n)[:, None] if n > 1 else torch.zeros(1, 1)
-        mixed = torch.sqrt(1 - share ** 2) * z + share * draws  # n x z_dim
+        if self.prior == "uniform":  # a convex mix stays inside [-1, 1]
+            mixed = (1 - share) * z + share * draws
+        else:  # independent Gaussians: the norm stays about that of z_E and e_i
+            mixed = torch.sqrt(1 - share ** 2) * z + share * draws  # n x z_dim
         return mixed.to(y.device)
 
     def prior_penalty(self, z: torch.Tensor) -> torch.Tensor:
