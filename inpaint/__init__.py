@@ -4,15 +4,19 @@
     model = inpaint.load_model("checkpoints/fashion-mnist-32")   # or "user/repo@revision"
     result = inpaint.complete(model, image, mask)                  # mask: True / white = hole
     result.image.save("filled.png")
+
+    from inpaint.operators import GaussianBlur
+    sharp = inpaint.restore(model, blurred, GaussianBlur(2))        # also Downsample, Noise, Greyscale
 """
 
-from .complete import Completion, Job, Progress, Settings, complete, complete_each, complete_many
+from . import operators
+from .complete import Completion, Job, Progress, Settings, complete, complete_each, complete_many, restore
 from .errors import InpaintError, ModelLoadError
 from .masks import PRESETS, preset
 from .models import DCGAN
 
 __all__ = ["Completion", "DCGAN", "InpaintError", "Job", "ModelLoadError", "PRESETS", "Progress", "Settings",
-           "complete", "complete_each", "complete_many", "load_model", "preset"]
+           "complete", "complete_each", "complete_many", "load_model", "operators", "preset", "restore"]
 
 
 def load_model(source, **kwargs) -> DCGAN:

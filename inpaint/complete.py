@@ -1,10 +1,14 @@
-"""Semantic inpainting by latent optimization (Yeh et al., CVPR 2017).
+"""Semantic inpainting by latent optimization (Yeh et al., CVPR 2017), and restoration by the same search.
 
-    z* = argmin_z  || W * M * (G(z) - y) ||_1  +  lam * -log D(G(z))
+    z* = argmin_z  || W * M * (A(G(z)) - y) ||_1  +  lam * -log D(G(z))
+
+A is the known degradation (`inpaint.operators`): for inpainting (`complete`) the identity, the
+hole being M; for restoration (`restore`) a blur, downsampling, noise or greyscale as well.
 
 K restarts are optimized side by side as one batch with Adam on z, z kept inside the
 prior after each step; G and D are frozen. The fill G(z*) is then blended into the hole
-of the original image at its full resolution. Several completions with one model can share
+of the original image at its full resolution; a restoration is made consistent with the
+observation there (`operators.consistent`). Several completions with one model can share
 that batch, each with its own image, settings and result (`complete_many`, `complete_each`).
 """
 
@@ -21,9 +25,10 @@ import torch
 from PIL import Image
 
 from . import blend as blending
+from . import operators as ops
 from .device import autocast, default_threads, resolve_precision
 from .errors import InpaintError
-from .imageio import Fit, model_view, normalize, to_pil
+from .imageio import Fit, check_size, model_view, normalize, to_pil
 from .losses import contextual_loss, perceptual_loss
 from .masks import from_image, importance_weights, known_from_hole
 from .models import DCGAN
@@ -113,13 +118,15 @@ class Completion:
 
 @dataclass
 class Job:
-    """One completion of a batch (`complete_many`): `complete`'s arguments."""
+    """One completion of a batch (`complete_many`): `complete`'s arguments, or `restore`'s (a
+    `degradation` instead of the mask)."""
 
     image: Image.Image
-    mask: Image.Image | np.ndarray      # True / white = hole
+    mask: Image.Image | np.ndarray | None  # True / white = hole (None with a degradation)
     settings: Settings = field(default_factory=Settings)
     on_progress: Callable[[Progress], bool | None] | None = None
     progress_every: int = 10
+    degradation: ops.Degradation | None = None  # restore: what happened to the image (its hole included)
 
 
 def complete(
@@ -143,6 +150,36 @@ def complete(
     if overrides:
         settings = dataclasses.replace(settings, **overrides)  # validated again, as Settings always are
     return complete_many(model, [Job(image, mask, settings, on_progress, progress_every)])[0]
+
+
+def restore(
+    model: DCGAN,
+    image: Image.Image,
+    degradation: ops.Degradation,
+    settings: Settings | None = None,
+    on_progress: Callable[[Progress], bool | None] | None = None,
+    progress_every: int = 10,
+    **overrides,
+) -> Completion:
+    """Undo a known degradation of `image` with the model's prior: the search finds z whose G(z),
+    degraded the same way, best matches the image; the result is then made consistent with the
+    image at full resolution (re-degraded, it matches the input; see `operators.consistent`).
+
+    image: the degraded image as the user has it (PIL, any mode): blurred, noisy, greyscale, or
+    the small image to upscale. degradation: an `inpaint.operators` degradation, e.g.
+    `GaussianBlur(2)`, `Downsample(4)`, `Noise(0.1)`, `Greyscale()`, or several composed
+    (`operators.compose(GaussianBlur(2), Mask(hole))`). The result is the clean image's size
+    (the input's times the factor when upscaling); `complete(model, image, mask)` is
+    `restore(model, image, Mask(mask))`. Settings, progress, stopping, candidates and the
+    result type are `complete`'s.
+    """
+    settings = settings or Settings()
+    if overrides:
+        settings = dataclasses.replace(settings, **overrides)
+    if not isinstance(degradation, ops.Degradation):
+        raise InpaintError(f"the degradation must be one of inpaint.operators' (GaussianBlur, Downsample, Noise, "
+                           f"Greyscale, Mask, ...), got {type(degradation).__name__}")
+    return complete_many(model, [Job(image, None, settings, on_progress, progress_every, degradation)])[0]
 
 
 def complete_many(model: DCGAN, jobs: Sequence[Job]) -> list[Completion]:
@@ -195,22 +232,28 @@ class _Task:
 
     settings: Settings
     image: Image.Image          # as searched and blended (scaled down when larger than max_side)
-    hole: np.ndarray
+    hole: np.ndarray | None
     full_image: Image.Image     # as given
-    full_hole: np.ndarray
-    fit: Fit
+    full_hole: np.ndarray | None
+    fit: Fit                    # the clean image into the model's square
     problem: "_Problem"
     precision: str
     notes: list[str]
     started: float
     on_progress: Callable[[Progress], bool | None] | None
     progress_every: int
+    chain: ops.Chain | None = None  # a restoration's degradation (None: inpainting)
 
 
 def _task(model: DCGAN, job: Job) -> _Task:
     """Check and normalize one job's inputs (an InpaintError for what a user got wrong)."""
     settings = job.settings or Settings()
     started = time.perf_counter()
+    if job.degradation is not None:
+        chain = ops.compose(job.degradation)
+        if not all(isinstance(op, ops.Mask) for op in chain.parts):
+            return _restoration_task(model, job, chain, settings, started)
+        job = dataclasses.replace(job, mask=chain.hole, degradation=None)  # a mask alone: inpainting
     image, hole = _inputs(job.image, job.mask)
     full_image, full_hole, notes = image, hole, []
     if settings.max_side is not None and max(image.size) > settings.max_side:
@@ -219,6 +262,16 @@ def _task(model: DCGAN, job: Job) -> _Task:
                      f"{image.width}×{image.height} and the fill was scaled up into the hole; the pixels "
                      "outside the hole are the input's own.")
 
+    device, precision, settings = _placement(model, settings, notes)
+    fit = Fit(image.size, model.resolution)
+    problem = _problem(model_view(image, model.channels), hole, fit, settings, device)
+    return _Task(settings, image, hole, full_image, full_hole, fit, problem, precision, notes, started,
+                 job.on_progress, job.progress_every)
+
+
+def _placement(model: DCGAN, settings: Settings, notes: list[str]) -> tuple[torch.device, str, Settings]:
+    """The model's device and the search's precision (checked against the settings), and the
+    settings as the model can follow them (λ needs a discriminator)."""
     device = next(model.parameters()).device
     if settings.device is not None and torch.device(settings.device) != device:
         raise InpaintError(f"the model is on {device} but settings ask for {settings.device}; "
@@ -227,25 +280,74 @@ def _task(model: DCGAN, job: Job) -> _Task:
     if device.type == "cpu" and torch.get_num_threads() > default_threads():
         # PyTorch counts the host's cores; in a container (a Space) that oversubscribes the few we get
         torch.set_num_threads(default_threads())
-
     if settings.lam and model.D is None:
         settings = dataclasses.replace(settings, lam=0.0)
         notes.append("This model has no discriminator (a generator-only checkpoint), so λ was ignored: the search "
                      "used the contextual loss alone.")
-    fit = Fit(image.size, model.resolution)
-    problem = _problem(model_view(image, model.channels), hole, fit, settings, device)
-    return _Task(settings, image, hole, full_image, full_hole, fit, problem, precision, notes, started,
-                 job.on_progress, job.progress_every)
+    return device, precision, settings
+
+
+def _restoration_task(model: DCGAN, job: Job, chain: ops.Chain, settings: Settings, started: float) -> _Task:
+    """A restoration's inputs: the observation as the search sees it at the model's scale, and A there.
+
+    The clean image (the observation's size, times the factor when upscaling) is fitted into the
+    model's square as for inpainting; the observation is fitted into a square of R / factor; A
+    maps G(z)'s image part (its letterbox cut off) onto the observation's cells."""
+    if not isinstance(job.image, Image.Image):
+        raise InpaintError(f"the image must be a PIL image, got {type(job.image).__name__}; "
+                           "read files with inpaint.imageio.read_image")
+    image = normalize(job.image)
+    hole = chain.hole
+    if hole is not None and hole.shape != (image.height, image.width):
+        raise InpaintError(f"the mask is {hole.shape[1]}x{hole.shape[0]} but the image is "
+                           f"{image.width}x{image.height}; they must be the same size")
+    if hole is not None and hole.all():
+        raise InpaintError("the mask covers the whole image: leave some of it for the model to match")
+    greyscale = chain.find(ops.Greyscale) is not None
+    if greyscale and model.channels != 3:
+        raise InpaintError(f"colourising needs a colour model; this one ({model.dataset}) is greyscale")
+    clean = chain.clean_size(image.size)
+    check_size(clean)
+    if settings.max_side is not None and max(clean) > settings.max_side:
+        raise InpaintError(f"the result would be {clean[0]}x{clean[1]}, over the limit of {settings.max_side} pixels "
+                           f"on the long side (max_side); scale the image down first")
+    notes: list[str] = []
+    device, precision, settings = _placement(model, settings, notes)
+
+    fit = Fit(clean, model.resolution)
+    down = chain.find(ops.Downsample)
+    seen = Fit(image.size, model.resolution // down.factor if down else model.resolution)
+    view = image.convert("L") if greyscale else model_view(image, model.channels)
+    y, known = seen.inputs(view, hole if hole is not None else np.zeros((image.height, image.width), bool))
+    (ox, oy), (ow, oh) = seen.offset, seen.inner
+    y, known = y[..., oy: oy + oh, ox: ox + ow].to(device), known[..., oy: oy + oh, ox: ox + ow].to(device)
+    weights = known
+    if hole is not None and hole.any():
+        weights = importance_weights(known, settings.window, hole=1 - known) + settings.context_floor * known
+    if not (known > 0).any():
+        raise InpaintError("too little of the image is left outside the hole for the model to match")
+    (cx, cy), (cw, ch) = fit.offset, fit.inner
+    scale, size = cw / clean[0], (oh, ow)
+
+    def observe(generated: torch.Tensor) -> torch.Tensor:  # K x C x R x R -> K x C' x oh x ow
+        return chain.apply(generated[..., cy: cy + ch, cx: cx + cw], scale, size=size)
+
+    inside = fit.inside().to(device)
+    problem = _Problem(y, known, inside, weights, observe=observe, free=inside)
+    return _Task(settings, image, hole, image, hole, fit, problem, precision, notes, started,
+                 job.on_progress, job.progress_every, chain)
 
 
 def _finish(model: DCGAN, fused: DCGAN, task: _Task, search: "_Search") -> Completion:
     """The Completion of a task whose search has ended: its candidates ranked, checked against the
     model's domain, and blended into the image at its full size."""
+    if task.chain is not None:
+        return _finish_restoration(fused, task, search)
     settings, problem, image, hole = task.settings, task.problem, task.image, task.hole
     device = problem.y.device
     with torch.no_grad(), autocast(device, task.precision):
         fills = fused.G(search.best_z).float().cpu()
-    order = _rank(search.best_loss.cpu(), fills, ((1 - problem.known) * problem.inside).cpu(), settings.candidates)
+    order = _rank(search.best_loss.cpu(), fills, problem.free.cpu(), settings.candidates)
 
     notes = list(task.notes)
     fit_error = problem.fit_error(fills[order[0]])
@@ -278,6 +380,50 @@ def _finish(model: DCGAN, fused: DCGAN, task: _Task, search: "_Search") -> Compl
         curves=search.curves,
         stopped_early=search.stopped_early, device=str(device), precision=task.precision, notes=notes,
         fit_error=fit_error, in_domain=in_domain,
+    )
+
+
+def _finish_restoration(fused: DCGAN, task: _Task, search: "_Search") -> Completion:
+    """A restoration's Completion: its candidates ranked, scaled up to the clean image's size and
+    made consistent with the observation there."""
+    settings, problem, image, chain = task.settings, task.problem, task.image, task.chain
+    with torch.no_grad(), autocast(problem.y.device, task.precision):
+        fills = fused.G(search.best_z).float().cpu()
+    order = _rank(search.best_loss.cpu(), fills, problem.free.cpu(), settings.candidates)
+
+    greyscale = chain.find(ops.Greyscale) is not None
+    observed_view = image.convert("L") if image.mode == "L" or greyscale else model_view(image, 3)
+    observed = torch.from_numpy(np.asarray(observed_view, dtype=np.float32).reshape(
+        image.height, image.width, -1).copy()).permute(2, 0, 1)[None] / 255
+    channels = 3 if greyscale else observed.shape[1]  # the clean image's
+    estimates = torch.stack([torch.from_numpy(task.fit.undo(fills[i])).permute(2, 0, 1) for i in order]) / 255
+    if estimates.shape[1] < channels:    # a greyscale model restoring a colour image
+        estimates = estimates.expand(-1, channels, -1, -1)
+    elif estimates.shape[1] > channels:  # a colour model restoring a greyscale image: its luma
+        estimates = ops.Greyscale().apply(estimates)
+    known = torch.ones(1, 1, image.height, image.width) if task.hole is None else \
+        torch.from_numpy(~task.hole).float()[None, None]
+    with torch.no_grad():
+        restored = ops.consistent(chain, estimates, observed, known)
+    arrays = (restored * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    results = []
+    for arr in arrays:
+        out = Image.fromarray(arr[..., 0] if channels == 1 else arr)
+        if image.mode == "RGBA":  # the alpha channel kept (scaled with the image), the restored hole opaque
+            alpha = image.getchannel("A").resize(out.size, Image.LANCZOS)
+            if task.hole is not None:
+                alpha.paste(255, mask=Image.fromarray(task.hole).resize(out.size, Image.NEAREST))
+            out = out.convert("RGB")
+            out.putalpha(alpha)
+        results.append(out)
+    return Completion(
+        image=results[0], candidates=results, losses=[float(search.best_loss[i]) for i in order],
+        raw=to_pil(fills[order[0]]), raw_candidates=[to_pil(fills[i]) for i in order],
+        masked=to_pil(problem.y[0].cpu()),  # the observation as the search saw it
+        iterations=search.iterations, seconds=time.perf_counter() - task.started, history=search.history,
+        curves=search.curves, stopped_early=search.stopped_early, device=str(problem.y.device),
+        precision=task.precision, notes=list(task.notes), fit_error=problem.fit_error(fills[order[0]]),
+        in_domain=None,  # the domain check is calibrated on holes, not on blurs or noise
     )
 
 
@@ -323,19 +469,39 @@ def _unscaled(out: Image.Image, small: Image.Image, image: Image.Image, hole: np
 
 @dataclass
 class _Problem:
-    """The search's inputs at the model's resolution (batch of 1)."""
+    """The search's inputs at the model's resolution (batch of 1). For a restoration, y, known and
+    weights are the observation's (its own cells: fewer when upscaling) and `observe` is A."""
 
     y: torch.Tensor        # the known pixels' targets, [-1, 1]
     known: torch.Tensor    # M: each model pixel's known share (1 = known)
-    inside: torch.Tensor   # 1 where the image lies (not its letterbox)
+    inside: torch.Tensor   # 1 where the image lies (not its letterbox), R x R
     weights: torch.Tensor  # W ⊙ M of the contextual loss
+    observe: Callable[[torch.Tensor], torch.Tensor] | None = None  # A at the model's scale (None: identity)
+    free: torch.Tensor | None = None  # R x R: where the fills are the model's own (the hole; all of a restoration)
+
+    def __post_init__(self):
+        if self.free is None:
+            self.free = (1 - self.known) * self.inside
+
+    def contextual(self, generated: torch.Tensor) -> torch.Tensor:
+        """The contextual loss per restart of G's output (K x C x R x R)."""
+        seen = generated if self.observe is None else self.observe(generated)
+        return contextual_loss(seen, self.y, self.weights)
 
     def fit_error(self, fill: torch.Tensor) -> float:
         """Mean absolute difference of a fill (C x H x W, [-1, 1]) from the known pixels, on a 0..1
         scale: the domain check's measure (each model pixel counted by its known share)."""
         known = self.known[0].cpu()
-        diff = (fill.float() - self.y[0].cpu()).abs().mean(0) * known
+        seen = fill.float() if self.observe is None else self.observe(fill.float()[None].to(self.y.device))[0].cpu()
+        diff = (seen - self.y[0].cpu()).abs().mean(0) * known
         return float(diff.sum() / known.sum().clamp_min(1e-8) / 2)
+
+    def preview(self, fill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Progress's (fill, image, known) for a fill C x R x R: the fill in the known image for
+        inpainting, the fill alone for a restoration."""
+        if self.observe is None:
+            return fill, self.y[0].cpu(), self.known[0].cpu()
+        return fill, fill, torch.zeros_like(fill[:1])
 
 
 def _problem(view: Image.Image, hole: np.ndarray, fit: Fit, s: Settings, device: torch.device) -> _Problem:
@@ -408,7 +574,7 @@ class _Search:
     def loss(self, generated: torch.Tensor, logits: torch.Tensor | None) -> torch.Tensor:
         """This search's loss per restart (K) from its rows of G(z) and D's logits, noting the best z's."""
         problem = self.task.problem
-        context = contextual_loss(generated.float(), problem.y, problem.weights)
+        context = problem.contextual(generated.float())
         perceptual = perceptual_loss(logits.float()) if logits is not None else None
         loss = context if perceptual is None else context + self.settings.lam * perceptual
         with torch.no_grad():  # the loss belongs to the z before this step
@@ -436,9 +602,8 @@ class _Search:
             with torch.no_grad(), autocast(device, task.precision):
                 fill = model.G(self.best_z[i: i + 1]).float()
             snapshot = {name: list(values) for name, values in self.curves.items()}  # the search goes on appending
-            problem = task.problem
-            stop = bool(task.on_progress(Progress(it, s.iterations, current, snapshot, fill[0].cpu(),
-                                                  problem.y[0].cpu(), problem.known[0].cpu())))
+            stop = bool(task.on_progress(Progress(it, s.iterations, current, snapshot,
+                                                  *task.problem.preview(fill[0].cpu()))))
         if (s.patience and self.stale >= s.patience) or stop or (
                 s.time_limit is not None and time.perf_counter() - task.started > s.time_limit):
             self.stopped_early = True
@@ -495,20 +660,21 @@ def _initial_z(model, problem: _Problem, s: Settings, precision) -> torch.Tensor
     Scoring a draw costs one forward pass of G (no D, no gradients), about a sixth of an
     optimization step per z, and starting near the data saves many more steps than that.
     """
-    y, weights, device = problem.y, problem.weights, problem.y.device
+    device = problem.y.device
     generator = torch.Generator().manual_seed(int(s.seed))
-    encoder = getattr(model, "encoder", None)
+    encoder = getattr(model, "encoder", None) if problem.observe is None else None  # E reads holes only
     warm = min(s.restarts, round(s.restarts * s.warm_start)) if encoder is not None else 0
     drawn = s.restarts - warm
     starts = []
     if warm:
         with torch.no_grad():  # n x z_dim, inside the prior
-            starts.append(model.project_z(encoder.propose(y, problem.known * problem.inside, warm, generator).float()))
+            starts.append(model.project_z(encoder.propose(problem.y, problem.known * problem.inside, warm,
+                                                          generator).float()))
     if drawn:
         pool = model.sample_z(drawn * max(1, s.init_pool), generator, device)
         if s.init_pool > 1:
             with torch.no_grad(), autocast(device, precision):
-                fits = torch.cat([contextual_loss(model.G(chunk).float(), y, weights) for chunk in pool.split(256)])
+                fits = torch.cat([problem.contextual(model.G(chunk).float()) for chunk in pool.split(256)])
             pool = pool[torch.argsort(fits)[:drawn]]
         starts.append(pool)
     return torch.cat(starts).to(device).clone().requires_grad_(True)
