@@ -6,11 +6,15 @@ request limits, stop signals, and completions as a stream of progress reports.
     for report in service.run(loaded.model, image, hole, Settings(), caller="session-1"):
         ...                                             # Progress reports, then one Finished
     service.stop("session-1")                           # from another thread: best so far
+    service.restore(loaded.model, blurred, GaussianBlur(2), Settings())  # restoration: the same stream
 
 Requests for the GAN prior wait for one worker that searches one batch at a time: the requests
 that arrive while a batch runs are started together in the next one (up to `limits.max_batch`
 of one model and precision, `inpaint.complete.batch_key`), each with its own progress, stop
 signal, time limit and result (`inpaint.complete.complete_each`).
+
+Restorations (`restore`, or `run` with a `degradation`, see `inpaint.operators`) are GAN-prior
+searches too: they wait for the same worker and may share a batch with inpainting requests.
 
 Images are PIL, holes bool H x W arrays (True = hole), settings `inpaint.Settings`. Errors a
 user can cause are `InpaintError` (`ModelLoadError` for models) with a sentence to show as it
@@ -34,6 +38,7 @@ import numpy as np
 from PIL import Image
 
 from . import hub, methods
+from . import operators as ops
 from .complete import Completion, Job, Progress, Settings, batch_key, complete, complete_each
 from .errors import InpaintError, ModelLoadError
 from .models import DCGAN
@@ -205,9 +210,12 @@ class Service:
 
     # --- completions -------------------------------------------------------------------------
 
-    def run(self, model: DCGAN, image: Image.Image, hole: np.ndarray, settings: Settings | None = None, *,
-            method: str | None = None, caller: str | None = None) -> Iterator[Progress | Finished]:
-        """Fill `hole` (bool H x W, True = hole) of `image` with `method` (default: the registry's).
+    def run(self, model: DCGAN, image: Image.Image, hole: np.ndarray | None, settings: Settings | None = None, *,
+            method: str | None = None, caller: str | None = None,
+            degradation: ops.Degradation | None = None) -> Iterator[Progress | Finished]:
+        """Fill `hole` (bool H x W, True = hole) of `image` with `method` (default: the registry's),
+        or, given a `degradation` (`inpaint.operators`), restore `image` from it (`inpaint.restore`;
+        a `hole` then is composed with it as a `Mask`; the GAN prior only).
 
         Yields `Progress` reports while it searches (only the newest when the reader falls behind)
         and ends with a `Finished`. `caller` names who may stop it (`stop(caller)`); a caller
@@ -217,6 +225,15 @@ class Service:
         requests (see the module's docstring); that changes neither its reports nor its result.
         """
         runner = methods.get(method)
+        if degradation is not None:
+            if not isinstance(degradation, ops.Degradation):
+                raise InpaintError(f"the degradation must be one of inpaint.operators' (GaussianBlur, Downsample, "
+                                   f"Noise, Greyscale, Mask, ...), got {type(degradation).__name__}")
+            if runner.run is not complete:
+                raise InpaintError(f"restoring an image is the GAN prior's search ('{methods.DEFAULT}'); "
+                                   f"the method '{runner.name}' only fills holes")
+            if hole is not None:
+                degradation = ops.compose(degradation, ops.Mask(hole))
         settings = self.limits.check(settings or Settings())
         signal = threading.Event()
         if caller is not None:
@@ -228,7 +245,9 @@ class Service:
             reports.put(p)
             return signal.is_set()
 
-        if runner.run is complete:  # the GAN prior's search batches; another method runs in a thread of its own
+        if degradation is not None:  # a restoration: the GAN prior's search, batched like a completion
+            future = self._submit(model, Job(image, None, settings, on_progress, degradation=degradation))
+        elif runner.run is complete:  # the GAN prior's search batches; another method runs in a thread of its own
             future = self._submit(model, Job(image, hole, settings, on_progress))
         else:
             future = in_thread(runner.run, model, image, hole, settings, on_progress=on_progress, name="inpaint-run")
@@ -254,6 +273,12 @@ class Service:
                         del self._stops[caller]
         completion = future.result()  # raises what the method raised
         yield Finished(completion, settings, _why_stopped(completion, settings, signal.is_set()))
+
+    def restore(self, model: DCGAN, image: Image.Image, degradation: ops.Degradation,
+                settings: Settings | None = None, *, caller: str | None = None) -> Iterator[Progress | Finished]:
+        """Undo a known `degradation` of `image` (`inpaint.restore`): `run` with that degradation and
+        no hole, the same reports, stop, limits and Finished; the result has the clean image's size."""
+        return self.run(model, image, None, settings, caller=caller, degradation=degradation)
 
     def _submit(self, model: DCGAN, job: Job) -> Future:
         """Queue a job for the worker (started if idle); its Completion (or error) in a Future."""

@@ -318,3 +318,77 @@ def test_a_callers_stop_ends_only_its_own_job_in_a_batch(rgb):
     assert other.stopped is None and other.completion.iterations == 400  # went on to its own end
     assert stopped.stopped == "caller" and stopped.completion.iterations < 400
     assert service.batch_sizes == {1: 1, 2: 1}
+
+
+# --- restorations ----------------------------------------------------------------------------------
+
+def test_a_restoration_streams_progress_and_ends_with_the_clean_size(rgb):
+    from inpaint import operators as ops
+
+    small = photo(12, 10)
+    progress, done = finish(Service().restore(rgb, small, ops.Downsample(2), Settings(iterations=20, restarts=2,
+                                                                                      patience=0)))
+    assert progress and progress[-1].iteration <= 20 and isinstance(progress[-1].preview(), type(small))
+    assert done.completion.image.size == (24, 20)  # the input's size times the factor
+    assert done.stopped is None and done.completion.iterations == 20
+    assert done.settings.time_limit == Limits().seconds
+    # as the engine gives it alone
+    own = inpaint.restore(rgb, small, ops.Downsample(2), done.settings)
+    assert done.completion.losses == pytest.approx(own.losses, rel=1e-4)
+
+
+def test_run_with_a_degradation_is_restore_and_composes_the_hole(rgb):
+    from inpaint import operators as ops
+
+    image, hole = photo(24, 20), box((24, 20))
+    _, done = finish(Service().run(rgb, image, hole, FAST, degradation=ops.GaussianBlur(1)))
+    own = inpaint.restore(rgb, image, ops.compose(ops.GaussianBlur(1), ops.Mask(hole)), done.settings)
+    assert done.completion.losses == pytest.approx(own.losses, rel=1e-4)
+    _, plain = finish(Service().run(rgb, image, None, FAST, degradation=ops.GaussianBlur(1)))
+    assert plain.completion.losses != pytest.approx(done.completion.losses, rel=1e-4)
+
+
+def test_stop_ends_a_restoration_with_the_best_so_far(rgb):
+    from inpaint import operators as ops
+
+    service = Service()
+    reports = service.restore(rgb, photo(24, 20), ops.Noise(0.1), Settings(iterations=2000, restarts=2, patience=0),
+                              caller="session-1")
+    assert isinstance(next(reports), Progress)
+    service.stop("session-1")
+    _, done = finish(reports)
+    assert done.stopped == "caller" and done.completion.iterations < 2000
+    assert done.completion.image.size == (24, 20)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(method="context-encoder"), "only fills holes"),
+    (dict(degradation="blur"), "must be one of inpaint.operators'"),
+])
+def test_a_restoration_the_service_cannot_run_is_refused(rgb, grey, kwargs, message):
+    from inpaint import operators as ops
+
+    kwargs = {"degradation": ops.GaussianBlur(1), **kwargs}
+    with pytest.raises(InpaintError, match=message):
+        finish(Service().run(rgb, photo(24, 20), None, FAST, **kwargs))
+    with pytest.raises(InpaintError, match="colour model"):  # the engine's own sentence
+        finish(Service().restore(grey, photo(24, 20, "L"), ops.Greyscale(), FAST))
+
+
+def test_restorations_and_completions_share_a_batch(rgb):
+    from inpaint import operators as ops
+
+    service = Service()
+    requests = [(rgb, photo(24, 20, seed=1), box((24, 20)), FAST, "inpaint-user")]
+    first = service.run(rgb, photo(40, 30), box((40, 30)), Settings(iterations=2000, restarts=2, patience=0),
+                        caller="first")
+    assert isinstance(next(first), Progress)
+    runs = [in_thread(lambda r=r: finish(service.run(*r[:4], caller=r[4]))) for r in requests]
+    runs.append(in_thread(lambda: finish(service.restore(rgb, photo(12, 10), ops.Downsample(2), FAST,
+                                                         caller="restore-user"))))
+    wait_until(lambda: service.waiting == 2)
+    service.stop("first")
+    finish(first)
+    (_, inpainted), (_, restored) = [run.result(timeout=60) for run in runs]
+    assert inpainted.completion.image.size == (24, 20) and restored.completion.image.size == (24, 20)
+    assert service.batch_sizes == {1: 1, 2: 1}
