@@ -35,6 +35,7 @@ from .masks import from_image
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, as PIL's convert("L")
 FACTORS = (2, 4, 8)
 MAX_BLUR = 64.0               # pixels: sigma, box size or motion length
+FFT_PIXELS = 128 * 128       # larger images are blurred by FFT
 QUANTUM = 0.5 / 255          # the error of an 8-bit observation without noise (the data term's sigma then)
 
 
@@ -79,12 +80,37 @@ class Blur(Degradation):
 
     def apply(self, x, scale=1.0):
         k = self.kernel(scale).to(x.device, x.dtype)
+        # past twice the image's size, a kernel only sees the replicated edge: cut it there
+        limit = 2 * max(x.shape[-2:]) + 1
+        if k.shape[0] > limit:
+            cut = (k.shape[0] - limit) // 2
+            k = k[cut: cut + limit, cut: cut + limit]
+            k = k / k.sum()
         if k.numel() == 1:
             return x
-        ry, rx = k.shape[0] // 2, k.shape[1] // 2
-        padded = F.pad(x, (rx, rx, ry, ry), mode="replicate")
+        padded = _replicate(x, k.shape[0] // 2, k.shape[1] // 2)
+        if k.numel() > 9 and x.shape[-2] * x.shape[-1] > FFT_PIXELS:
+            return _fft_correlate(padded, k)
         weight = k.expand(x.shape[1], 1, *k.shape)
         return F.conv2d(padded, weight, groups=x.shape[1])
+
+
+def _replicate(x: torch.Tensor, ry: int, rx: int) -> torch.Tensor:
+    """x padded by its edge pixels (ry rows, rx columns each side). F.pad's "replicate" does the
+    same, but its backward pass (the adjoint that `consistent` needs) is slow on a CPU."""
+    h, w = x.shape[-2:]
+    rows = torch.arange(-ry, h + ry, device=x.device).clamp(0, h - 1)
+    cols = torch.arange(-rx, w + rx, device=x.device).clamp(0, w - 1)
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
+def _fft_correlate(padded: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """`F.conv2d(padded, k)` per channel ('valid', as a correlation) by FFT: on a large image, far
+    faster than a depthwise convolution (whose CPU kernels are slow), whatever the kernel's size."""
+    h, w = padded.shape[-2:]
+    spectrum = torch.fft.rfft2(padded.float()) * torch.fft.rfft2(torch.flip(k.float(), (0, 1)), s=(h, w))
+    out = torch.fft.irfft2(spectrum, s=(h, w))  # circular convolution with the flipped kernel
+    return out[..., k.shape[0] - 1:, k.shape[1] - 1:].to(padded.dtype)
 
 
 @dataclass(repr=False)
@@ -374,5 +400,5 @@ def consistent(chain: Chain, estimates: torch.Tensor, observed: torch.Tensor, kn
 
 def _neg_laplacian(x: torch.Tensor) -> torch.Tensor:
     """−Δx with the edges extended (symmetric positive semi-definite): 4x − its four neighbours."""
-    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    p = _replicate(x, 1, 1)
     return 4 * x - p[..., :-2, 1:-1] - p[..., 2:, 1:-1] - p[..., 1:-1, :-2] - p[..., 1:-1, 2:]

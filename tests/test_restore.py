@@ -226,3 +226,19 @@ def test_restore_runs_beside_completions_in_one_batch(grey):
 def test_restore_refuses_what_a_user_got_wrong(rgb, call, message):
     with pytest.raises(InpaintError, match=message):
         call(rgb)
+
+
+def test_large_images_blur_by_fft_as_by_convolution():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 200, 150)
+    for blur in (ops.MotionBlur(9, 10), ops.GaussianBlur(2), ops.BoxBlur(4)):
+        k = blur.kernel(1.0)
+        direct = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(x, (k.shape[1] // 2,) * 2 + (k.shape[0] // 2,) * 2, mode="replicate"),
+            k.expand(3, 1, *k.shape), groups=3)
+        assert torch.allclose(blur.apply(x), direct, atol=1e-5)
+
+
+def test_a_kernel_far_larger_than_the_image_is_cut_to_it():
+    tiny = torch.rand(1, 3, 1, 1)
+    assert torch.allclose(ops.GaussianBlur(8).apply(tiny, 64.0), tiny)  # a constant stays itself, fast
