@@ -1,8 +1,17 @@
 """python -m inpaint --model SOURCE --image IMG|DIR (--mask MASK|DIR | --preset NAME) --out OUT|DIR [--method NAME]
+python -m inpaint --task deblur|upscale|denoise|colorize [strength] --image IMG|DIR --out OUT|DIR [--degrade]
 
 Mask files: white (nonzero) = hole to fill. With --image a folder, every image in it is
 completed (the model is loaded once); --mask is then a folder of masks with the same file
 names, or one mask for all; --out is a folder and each result keeps its input's file name.
+
+Restoration (--task other than inpaint) undoes a known degradation of the image by the same
+latent search: --task deblur --blur-sigma 2 (or --blur box --blur-size 5, --blur motion
+--motion-length 9 --motion-angle 30), --task upscale --factor 4 (the result is the input's size
+times the factor), --task denoise --noise-sigma 0.1 (on the [0, 1] scale), --task colorize
+(colour models). No mask is needed; a --mask or --preset with a restoration task is a hole in
+the degraded image, filled too. --degrade writes the degraded copy of a clean image instead
+(blurred, downsampled, noisy or greyscale, exactly as the task models it): test inputs.
 """
 
 from __future__ import annotations
@@ -15,13 +24,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from . import methods
+from . import operators as ops
 from .blend import BLENDS
-from .complete import Settings
+from .complete import Settings, restore
 from .errors import InpaintError
 from .imageio import IMAGE_SUFFIXES, read_image
 from .masks import PRESETS, from_image, preset
 
 DEFAULT_MODEL = str(Path(__file__).resolve().parent.parent / "checkpoints" / "fashion-mnist-32")
+TASKS = ("inpaint", "deblur", "upscale", "denoise", "colorize")
+BLURS = ("gaussian", "box", "motion")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -30,10 +42,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint folder or Hub repo id user/name[@revision]")
     p.add_argument("--image", required=True, help="an image file, or a folder of images")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--mask", help="mask image (white = hole), or a folder of same-named masks")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--mask", help="mask image (white = hole), or a folder of same-named masks (needed to inpaint)")
     g.add_argument("--preset", choices=PRESETS, help="a preset mask instead of --mask")
     p.add_argument("--out", required=True, help="output file, or a folder in batch mode")
+    p.add_argument("--task", choices=TASKS, default="inpaint", help="what to undo (default: inpaint a hole)")
+    p.add_argument("--blur", choices=BLURS, default="gaussian", help="the blur to undo with --task deblur")
+    p.add_argument("--blur-sigma", type=float, default=2.0, help="the Gaussian blur's sigma in pixels")
+    p.add_argument("--blur-size", type=float, default=5.0, help="the box blur's side in pixels")
+    p.add_argument("--motion-length", type=float, default=9.0, help="the motion blur's length in pixels")
+    p.add_argument("--motion-angle", type=float, default=0.0,
+                   help="the motion's direction in degrees (0 = horizontal, counter-clockwise)")
+    p.add_argument("--factor", type=int, choices=ops.FACTORS, default=4, help="the upscaling factor")
+    p.add_argument("--noise-sigma", type=float, default=0.1, help="the noise's sigma on the [0, 1] scale")
+    p.add_argument("--degrade", action="store_true",
+                   help="write the degraded copy of each (clean) image instead of restoring it; no model is loaded")
     p.add_argument("--method", choices=methods.names(), default=methods.DEFAULT,
                    help="how to fill: " + "; ".join(f"{m.name}: {m.label}" for m in methods.METHODS.values()))
     p.add_argument("--iterations", type=int, default=d.iterations)
@@ -50,7 +73,29 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="search and blend images larger than this at this size (the output keeps the input's "
                    "size and its pixels outside the hole; 0: never scale)")
     p.add_argument("--paper", action="store_true", help="Yeh et al.'s algorithm (1000 iterations, 64 restarts, lam 0.003)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.task == "inpaint" and args.mask is None and args.preset is None:
+        p.error("one of the arguments --mask --preset is required to inpaint (or choose a restoration --task)")
+    if args.degrade and args.task == "inpaint":
+        p.error("--degrade needs a restoration --task (deblur, upscale, denoise or colorize)")
+    return args
+
+
+def degradation(args) -> ops.Degradation | None:
+    """The task's degradation from the command line (None for inpainting); InpaintError for a bad strength."""
+    if args.task == "deblur":
+        if args.blur == "box":
+            return ops.BoxBlur(args.blur_size)
+        if args.blur == "motion":
+            return ops.MotionBlur(args.motion_length, args.motion_angle)
+        return ops.GaussianBlur(args.blur_sigma)
+    if args.task == "upscale":
+        return ops.Downsample(args.factor)
+    if args.task == "denoise":
+        return ops.Noise(args.noise_sigma)
+    if args.task == "colorize":
+        return ops.Greyscale()
+    return None
 
 
 def _jobs(args) -> list[tuple[Path, Path | None, Path]]:
@@ -86,6 +131,12 @@ def main(argv=None) -> int:
 
     try:
         jobs = _jobs(args)
+        op = degradation(args)
+        if args.degrade:
+            return _degrade(jobs, op, args)
+        if op is not None and args.method != methods.DEFAULT:
+            raise InpaintError(f"--method {args.method} only inpaints; restoring (--task {args.task}) takes the "
+                               f"{methods.DEFAULT} method")
         model = load_model(args.model, device=args.device)
     except InpaintError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -110,11 +161,17 @@ def main(argv=None) -> int:
 
         try:
             image = read_image(image_path)
-            if mask_path is None:
+            if mask_path is not None:
+                hole = from_image(read_image(mask_path))
+            elif args.preset is not None:
                 hole = preset(args.preset, image.size, seed=args.seed)
             else:
-                hole = from_image(read_image(mask_path))
-            result = method.run(model, image, hole, settings, on_progress=on_progress)
+                hole = None
+            if op is None:
+                result = method.run(model, image, hole, settings, on_progress=on_progress)
+            else:
+                restoring = op if hole is None else ops.compose(op, ops.Mask(hole))
+                result = restore(model, image, restoring, settings, on_progress=on_progress)
             out_path = _output_path(out_path)
             out_path.parent.mkdir(parents=True, exist_ok=True)
             result.image.save(out_path)
@@ -135,7 +192,28 @@ def main(argv=None) -> int:
             continue
         bar.close()
     if len(jobs) > 1:
-        print(f"{len(jobs) - failed} of {len(jobs)} images completed into {args.out}", file=sys.stderr)
+        done = "completed" if op is None else "restored"
+        print(f"{len(jobs) - failed} of {len(jobs)} images {done} into {args.out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _degrade(jobs, op: ops.Degradation, args) -> int:
+    """--degrade: each image's degraded copy (seeded by --seed), as the task models it."""
+    failed = 0
+    for image_path, _, out_path in jobs:
+        try:
+            out_path = _output_path(out_path)
+            degraded = op.degrade(read_image(image_path), seed=args.seed)
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            degraded.save(out_path)
+        except InpaintError as err:
+            failed += 1
+            print(f"error: {image_path.name}: {err}", file=sys.stderr)
+        except OSError as err:
+            failed += 1
+            print(f"error: {out_path}: cannot write ({err.strerror or err})", file=sys.stderr)
+    if len(jobs) > 1:
+        print(f"{len(jobs) - failed} of {len(jobs)} images degraded into {args.out}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -133,3 +133,69 @@ def test_method_and_max_side(tiny_checkpoints, tmp_path, capsys):
         main(["--model", tiny_checkpoints["tiny-rgb"], "--image", str(src), "--preset", "center", "--out", str(out),
               "--method", "magic"])
     assert "invalid choice: 'magic'" in capsys.readouterr().err
+
+
+# --- restoration: --task deblur | upscale | denoise | colorize ------------------------------------------
+
+
+def test_restoration_tasks_and_their_output_sizes(tiny_checkpoints, tmp_path):
+    """Each task restores a degraded image; upscaling multiplies the size by the factor; --degrade
+    writes exactly the engine's degraded copy (no model needed)."""
+    clean = save_photo(tmp_path / "clean.png", size=(24, 16))
+    for task, extra, op in (("deblur", ["--blur-sigma", "1.5"], inpaint.operators.GaussianBlur(1.5)),
+                            ("deblur", ["--blur", "box", "--blur-size", "3"], inpaint.operators.BoxBlur(3)),
+                            ("deblur", ["--blur", "motion", "--motion-length", "5", "--motion-angle", "45"],
+                             inpaint.operators.MotionBlur(5, 45)),
+                            ("upscale", ["--factor", "4"], inpaint.operators.Downsample(4)),
+                            ("denoise", ["--noise-sigma", "0.2"], inpaint.operators.Noise(0.2)),
+                            ("colorize", [], inpaint.operators.Greyscale())):
+        degraded, out = tmp_path / f"{task}-in.png", tmp_path / f"{task}-out.png"
+        assert main(["--task", task, *extra, "--image", str(clean), "--out", str(degraded), "--degrade",
+                     "--seed", "3", "--model", str(tmp_path / "no-model-needed")]) == 0
+        expected = op.degrade(Image.open(clean), seed=3)
+        assert (np.asarray(Image.open(degraded)) == np.asarray(expected)).all()
+        assert main(["--model", tiny_checkpoints["tiny-rgb"], "--task", task, *extra, "--image", str(degraded),
+                     "--out", str(out), *FAST]) == 0
+        result = Image.open(out)
+        assert result.size == (24, 16) and result.mode == "RGB"
+    assert Image.open(tmp_path / "upscale-in.png").size == (6, 4)
+
+
+def test_restoration_in_batch_with_a_hole_and_candidates(tiny_checkpoints, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(2):
+        save_photo(images / f"p{i}.png", size=(16, 16), mode="L", seed=i)
+    out = tmp_path / "out"
+    assert main(["--model", tiny_checkpoints["tiny-grey"], "--task", "upscale", "--factor", "2", "--image",
+                 str(images), "--out", str(out), "--preset", "center", "--candidates", "2", "--restarts", "4",
+                 "--iterations", "5"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert {"p0.png", "p1.png"} <= set(names) <= {"p0.png", "p0-2.png", "p1.png", "p1-2.png"}
+    assert all(Image.open(out / f"p{i}.png").size == (32, 32) for i in range(2))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--task", "deblur", "--blur-sigma", "100"], "the blur's sigma must be a number from 0 to 64"),
+    (["--task", "denoise", "--noise-sigma", "-1"], "the noise's sigma must be a number from 0 to 1"),
+    (["--task", "deblur", "--method", "context-encoder"], "only inpaints"),
+    (["--task", "upscale", "--degrade", "--factor", "8"], "multiples of 8"),
+    (["--task", "colorize", "--grey-model"], "colour"),
+])
+def test_restoration_errors_are_one_line(tiny_checkpoints, tmp_path, args, message):
+    src = save_photo(tmp_path / "in.png", size=(24, 18))
+    model = tiny_checkpoints["tiny-grey" if "--grey-model" in args else "tiny-rgb"]
+    args = [a for a in args if a != "--grey-model"]
+    proc = run_cli("--model", model, "--image", str(src), "--out", str(tmp_path / "o.png"), *FAST, *args)
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_inpainting_still_needs_a_mask_and_degrade_a_task(tmp_path, capsys):
+    src = save_photo(tmp_path / "in.png")
+    for extra, message in (([], "--mask --preset is required"), (["--preset", "center", "--degrade"], "--degrade needs")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--image", str(src), "--out", str(tmp_path / "o.png"), *extra])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
