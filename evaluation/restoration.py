@@ -306,7 +306,11 @@ def markdown(summary: dict) -> str:
     if "split" in summary:
         lines += [f"On {summary['n']} images of the {summary['split']} split of {summary.get('dataset', '?')}; the "
                   f"classical answers' parameters chosen on {summary['tune_n']} val images (best mean PSNR). "
-                  f"Seconds per image on this machine's CPU, one image at a time.", ""]
+                  f"Seconds per image: wall clock on this machine's CPU, one image at a time.", ""]
+    if summary.get("note"):
+        lines += [summary["note"], ""]
+    if summary.get("command"):
+        lines += [f"`{summary['command']}`", ""]
     for name, c in summary["cases"].items():
         lines += [f"### {c['task']}, {c['strength']} (`{c['degradation']}`)", ""]
         head = "| method | PSNR (dB) | SSIM |" + (" semantic acc. |" if has_sem else "") + " s / image |"
@@ -331,7 +335,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m evaluation.restoration", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", help="checkpoint folder or Hub repo id (needed unless --rewrite)")
     p.add_argument("--split", choices=SPLITS, default="test",
                    help="val for a look at the choices; test (default) for the reported tables")
     p.add_argument("--n", type=int, default=50, help="images of the split")
@@ -342,7 +346,14 @@ def main(argv=None) -> int:
     p.add_argument("--tasks", default="deblur,upscale,denoise,colorize",
                    help="comma-separated (colorize only runs for colour models)")
     p.add_argument("--out", required=True)
+    p.add_argument("--note", help="a sentence for the report (e.g. on the machine's load during the timings)")
+    p.add_argument("--rewrite", action="store_true",
+                   help="no new runs: write OUT/results.md again from OUT/results.json (with --note)")
     args = p.parse_args(argv)
+    if args.rewrite:
+        return rewrite(Path(args.out), args.note)
+    if not args.model:
+        p.error("--model is required (unless --rewrite)")
     try:
         model = load_model(args.model)
     except InpaintError as err:
@@ -356,7 +367,7 @@ def main(argv=None) -> int:
         return images[chosen], (labels[chosen] if labels is not None else None), folder
 
     images, labels, folder = pick(args.split, args.n, 0)
-    tune_images, _, _ = pick("val", args.tune_n, 1)  # other val images than a val run's own
+    tune_images, _, _ = pick("val", args.tune_n, 1)  # another draw (a --split val run may share a few images)
     try:
         case_list = [c for c in cases(model.channels == 3, _numbers(args.blur), [int(v) for v in _numbers(args.factors)],
                                       _numbers(args.noise)) if c.task in args.tasks.split(",")]
@@ -365,8 +376,18 @@ def main(argv=None) -> int:
     classifier = SmallCNN.load(folder) if folder is not None and labels is not None else None
     command = "python -m evaluation.restoration " + " ".join(sys.argv[1:] if argv is None else argv)
     summary = evaluate(model, images, labels, classifier, case_list, tune_images, out=Path(args.out),
-                       split=args.split, dataset=dataset, command=command)
+                       split=args.split, dataset=dataset, command=command, **({"note": args.note} if args.note else {}))
     print(markdown(summary))
+    return 0
+
+
+def rewrite(out: Path, note: str | None) -> int:
+    """results.md again from the saved results.json (and the note, when given, saved in both)."""
+    saved = json.loads((out / "results.json").read_text())
+    if note:
+        saved["summary"]["note"] = note
+    write_report(out, saved["summary"], saved["rows"], {})
+    print(markdown(saved["summary"]))
     return 0
 
 

@@ -93,3 +93,6 @@ def test_colourising_only_for_colour_models_and_the_cli(tiny_checkpoints, rgb, t
     saved = json.loads((out / "results.json").read_text())["summary"]
     assert list(saved["cases"]) == ["denoise-sigma0.2"] and saved["n"] == 2 and saved["clean_accuracy"] is None
     assert (out / "figure-denoise-sigma0.2.png").exists()
+    assert rest.main(["--rewrite", "--out", str(out), "--note", "Timed under load."]) == 0
+    assert "Timed under load." in (out / "results.md").read_text()
+    assert json.loads((out / "results.json").read_text())["summary"]["note"] == "Timed under load."
