@@ -358,20 +358,7 @@ def _finish(model: DCGAN, fused: DCGAN, task: _Task, search: "_Search") -> Compl
                      f"the pixels you kept is off by {fit_error:.3f} on average, where {limit:.3f} covers 99% of "
                      f"its own kind. The fill is {model.dataset} content all the same.")
 
-    original = np.asarray(image.convert("RGB") if image.mode == "RGBA" else image)
-    original = original.reshape(image.height, image.width, -1)
-    box = blending.region(hole, settings.blend)  # only the hole's surroundings are resized and blended
-    chosen = []
-    for i in order:
-        fill = task.fit.undo(fills[i], box)
-        if fill.shape[2] < original.shape[2]:  # a greyscale model filling a colour image
-            fill = np.repeat(fill, original.shape[2], axis=2)
-        elif fill.shape[2] > original.shape[2]:  # a colour model filling a greyscale image: its luma
-            fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
-        chosen.append(fill)
-    blended = [_restore_mode(out, image, hole) for out in blending.blend_all(original, chosen, hole, settings.blend, box)]
-    if task.full_image is not image:
-        blended = [_unscaled(out, image, task.full_image, task.full_hole, settings.blend) for out in blended]
+    blended = paste_back(task, [fills[i] for i in order])
     return Completion(
         image=blended[0], candidates=blended, losses=[float(search.best_loss[i]) for i in order],
         raw=to_pil(fills[order[0]]), raw_candidates=[to_pil(fills[i]) for i in order],
@@ -381,6 +368,28 @@ def _finish(model: DCGAN, fused: DCGAN, task: _Task, search: "_Search") -> Compl
         stopped_early=search.stopped_early, device=str(device), precision=task.precision, notes=notes,
         fit_error=fit_error, in_domain=in_domain,
     )
+
+
+def paste_back(task: _Task, fills: list[torch.Tensor]) -> list[Image.Image]:
+    """Fills (each C x R x R, [-1, 1], at the model's resolution) scaled into the task's hole and
+    blended there (settings.blend), at the input's full size and in its mode: what every
+    inpainting method returns (the search's candidates, the context encoder's one fill)."""
+    settings, image, hole = task.settings, task.image, task.hole
+    original = np.asarray(image.convert("RGB") if image.mode == "RGBA" else image)
+    original = original.reshape(image.height, image.width, -1)
+    box = blending.region(hole, settings.blend)  # only the hole's surroundings are resized and blended
+    chosen = []
+    for fill in fills:
+        fill = task.fit.undo(fill, box)
+        if fill.shape[2] < original.shape[2]:  # a greyscale model filling a colour image
+            fill = np.repeat(fill, original.shape[2], axis=2)
+        elif fill.shape[2] > original.shape[2]:  # a colour model filling a greyscale image: its luma
+            fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+        chosen.append(fill)
+    blended = [_restore_mode(out, image, hole) for out in blending.blend_all(original, chosen, hole, settings.blend, box)]
+    if task.full_image is not image:
+        blended = [_unscaled(out, image, task.full_image, task.full_hole, settings.blend) for out in blended]
+    return blended
 
 
 def _finish_restoration(fused: DCGAN, task: _Task, search: "_Search") -> Completion:
