@@ -343,7 +343,7 @@ def _finish(model: DCGAN, fused: DCGAN, task: _Task, search: "_Search") -> Compl
     model's domain, and blended into the image at its full size."""
     if task.chain is not None:
         return _finish_restoration(fused, task, search)
-    settings, problem, image, hole = task.settings, task.problem, task.image, task.hole
+    settings, problem = task.settings, task.problem
     device = problem.y.device
     with torch.no_grad(), autocast(device, task.precision):
         fills = fused.G(search.best_z).float().cpu()
