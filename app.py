@@ -4,8 +4,9 @@
     python app.py --share    # and a public link
 
 The entry point that Spaces runs. The page is the `ui` package, the engine behind it
-`inpaint.service`. The API endpoint `/inpaint` takes the ImageEditor value first; every other
-input has a default. Environment: INPAINT_TIME_LIMIT, INPAINT_HUB_WAIT (seconds),
+`inpaint.service`. The API endpoint `/inpaint` takes the ImageEditor value first, `/restore` the
+degraded image first (deblur, upscale, denoise or colourise); every other input has a default.
+Environment: INPAINT_TIME_LIMIT, INPAINT_HUB_WAIT (seconds),
 INPAINT_MAX_FILE_SIZE, INPAINT_ALLOW_LOCAL_MODELS=1. On a ZeroGPU Space each search runs under
 `spaces.GPU` (see ui/gpu.py).
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import gradio as gr
@@ -12,12 +13,14 @@ from PIL import Image
 import app
 import inpaint
 from inpaint import methods
+from inpaint import operators as ops
 from inpaint.service import Limits, Service
 from pictures import box, mask_image, photo
 from ui import layout
 from ui import callbacks
-from ui.callbacks import (SIDE_BY_SIDE, STORED, Callbacks, before_after, card, continue_from, example_value,
-                          paint_preset, with_mask)
+from ui import restore as restoring
+from ui.callbacks import (BOTH, CONTEXT_ENCODER, INPAINT, RESTORE, SIDE_BY_SIDE, STORED, Callbacks, before_after,
+                          card, continue_from, example_value, method_choices, paint_preset, remember, with_mask)
 from ui.editor import from_editor
 
 FAST = dict(iterations=20, restarts=4)
@@ -448,7 +451,7 @@ def test_api_inpaint(served, tmp_path):
     api = client.view_api(print_info=False, return_format="dict")
     params = api["named_endpoints"]["/inpaint"]["parameters"]
     # the page's own events (its run with the loss plot and the domain warning, the side by side) are not the API's
-    assert set(api["named_endpoints"]) == {"/inpaint", "/generate"}
+    assert set(api["named_endpoints"]) == {"/inpaint", "/generate", "/restore"}
     assert len(api["named_endpoints"]["/inpaint"]["returns"]) == 4
     assert params[0]["parameter_name"] == "editor" and not params[0]["parameter_has_default"]
     assert all(p["parameter_has_default"] for p in params[1:])
@@ -652,3 +655,231 @@ def test_the_app_completes_a_request_with_spaces_importable(serve, tiny_checkpoi
     assert status.startswith("Done in") and "20 iterations" in status
     assert (np.asarray(Image.open(result).convert("RGB"))[~hole] == np.asarray(image)[~hole]).all()
     assert asked == [gpu.gpu_seconds(20, 4, 16, Limits.from_env().seconds)]
+
+
+# --- the Restore tab (issue 16) ------------------------------------------------------------------------
+
+RESTORE_FAST = dict(iterations=10, restarts=2)
+
+
+@pytest.mark.parametrize("task,kwargs,size", [
+    ("deblur", dict(blur="gaussian", strength=2), (24, 20)),
+    ("deblur", dict(blur="box", strength=3), (24, 20)),
+    ("deblur", dict(blur="motion", strength=4, angle=30), (24, 20)),
+    ("upscale", dict(factor=4), (96, 80)),
+    ("denoise", dict(noise=0.1), (24, 20)),
+    ("colourise", {}, (24, 20)),
+])
+def test_restore_returns_the_clean_size_and_says_what_it_undid(calls, task, kwargs, size):
+    image = photo(24, 20, "L" if task == "colourise" else "RGB")
+    previews, (result, gallery, raw, status) = final(calls.restore(image, "tiny-rgb", "", task, **kwargs,
+                                                                   **RESTORE_FAST))
+    assert previews and all("Searching" in p[3] for p in previews)
+    assert result.size == size and result.mode == "RGB"
+    assert 1 <= len(gallery) and gallery[0][1].startswith("#1") and all(img.size == size for img, _ in gallery)
+    assert raw.size[0] % 16 == 0
+    op = restoring.degradation(task, **kwargs)
+    assert status.startswith("Done in") and f"Undid {restoring.described(op)}" in status
+    assert f"the input is 24×20, the result {size[0]}×{size[1]}" in status
+
+
+def test_restore_is_the_engines_restoration(calls, rgb):
+    image = photo(24, 20)
+    *_, (result, *_rest) = calls.restore(image, "tiny-rgb", "", "deblur", blur="box", strength=3, **RESTORE_FAST)
+    own = inpaint.restore(rgb, image, ops.BoxBlur(3), inpaint.Settings(**RESTORE_FAST))
+    assert (np.asarray(result) == np.asarray(own.image)).all()
+
+
+def test_the_restore_page_shows_the_input_and_result_enlarged_alike(calls):
+    previews, (shown_input, shown_result, gallery, raw, status) = final(
+        calls.restore_page(photo(12, 10), "tiny-rgb", "", "upscale", factor=2, **RESTORE_FAST))
+    assert shown_input.size == shown_result.size == (240, 200)  # 24x20 x 10: about restore.VIEW
+    assert "Shown enlarged ×10" in status and "the result 24×20" in status
+    assert all(p[0].size == (240, 200) and "Searching" in p[4] for p in previews)
+    # nearest neighbour: each input pixel a 20 x 20 block
+    arr = np.asarray(shown_input)
+    assert (arr[:20, :20] == arr[0, 0]).all()
+    # a large result is shown as it is
+    _, (shown_input, shown_result, *_rest, status) = final(
+        calls.restore_page(photo(300, 200), "tiny-rgb", "", "deblur", **RESTORE_FAST))
+    assert shown_input.size == shown_result.size == (300, 200) and "Shown enlarged" not in status
+
+
+@pytest.mark.parametrize("args,expected", [
+    (dict(image=None), "Upload an image to restore"),
+    (dict(task="sharpen"), "unknown task 'sharpen'"),
+    (dict(blur="radial"), "unknown blur 'radial'"),
+    (dict(strength=100), "the blur's sigma must be a number from 0 to 64"),
+    (dict(strength=None), "the blur's strength must be a number"),
+    (dict(blur="box", strength=0.5), "the box's size must be a number from 1 to 64"),
+    (dict(task="upscale", factor=3), "the upscaling factor must be one of 2, 4, 8"),
+    (dict(task="denoise", noise=2), "the noise's sigma must be a number from 0 to 1"),
+    (dict(model="tiny-grey", task="colourise"), "Colourising needs a colour model: tiny-grey is greyscale"),
+    (dict(task="upscale", factor=8, image=photo(200, 100)), "over the limit of 1024 pixels"),
+    (dict(iterations=5000), "iterations must be between 1 and 2000"),
+    (dict(seed=-1), "seed must be a whole number"),
+])
+def test_restore_errors_are_plain_messages(calls, args, expected):
+    kwargs = dict(image=photo(24, 20), model="tiny-rgb", **RESTORE_FAST)
+    kwargs.update(args)
+    with pytest.raises(gr.Error) as excinfo:
+        final(calls.restore(**kwargs))
+    assert expected in error_message(excinfo)
+    assert "Traceback" not in error_message(excinfo)
+
+
+def test_degrade_an_example_at_the_models_resolution(calls, tmp_path):
+    photo(64, 64).save(tmp_path / "a.png")
+    photo(64, 64, "L", seed=1).save(tmp_path / "b.png")
+    examples = [{"model": "tiny-rgb", "image": str(tmp_path / "a.png"), "hole": "center", "caption": "first"},
+                {"model": "tiny-rgb", "image": str(tmp_path / "b.png"), "hole": "center", "caption": "second"},
+                {"model": "elsewhere", "image": str(tmp_path / "b.png"), "hole": "center", "caption": "not mine"}]
+    degraded, truth, status, count = calls.degrade_example(examples, 0, "tiny-rgb", "", "upscale", factor=4)
+    assert degraded.size == (4, 4) and count == 1  # the example at 16x16, downsampled by 4
+    assert truth.size == (256, 256)  # the clean 16x16 enlarged as the result will be shown
+    assert "“first”" in status and "downsampling by 4" in status and "Restore" in status
+    clean = restoring.clean_example(str(tmp_path / "a.png"), 16)
+    assert (np.asarray(degraded) == np.asarray(ops.Downsample(4).degrade(clean))).all()
+    # the next press takes the next example of the model, round the list
+    degraded, _, status, count = calls.degrade_example(examples, 1, "tiny-rgb", "", "denoise", noise=0.2, seed=3)
+    assert "“second”" in status and degraded.size == (16, 16) and degraded.mode == "L" and count == 2
+    assert "“first”" in calls.degrade_example(examples, 2, "tiny-rgb", "", "deblur")[2]
+    with pytest.raises(gr.Error, match="Colourising needs a colour model"):
+        calls.degrade_example(examples, 0, "tiny-grey", "", "colourise")
+    with pytest.raises(gr.Error) as excinfo:
+        calls.degrade_example([], 0, "tiny-rgb", "", "deblur")
+    assert "upload an image" in error_message(excinfo)
+    # restoring the degraded example gives back the clean size
+    degraded, *_ = calls.degrade_example(examples, 0, "tiny-rgb", "", "upscale", factor=2)
+    _, (result, *_rest) = final(calls.restore(degraded, "tiny-rgb", "", "upscale", factor=2, **RESTORE_FAST))
+    assert result.size == (16, 16)
+
+
+def test_colourise_is_offered_for_colour_models_only(calls):
+    grey, colour = calls.restore_tasks("tiny-grey", "", "colourise"), calls.restore_tasks("tiny-rgb", "", "colourise")
+    assert [v for _, v in grey.choices] == ["deblur", "upscale", "denoise"] and grey.value == "deblur"
+    assert [v for _, v in colour.choices] == [v for _, v in restoring.TASKS] and colour.value == "colourise"
+    unknown = calls.restore_tasks("tiny-rgb", "no/such/checkpoint/folder", "denoise")  # not loadable: all of them
+    assert len(unknown.choices) == len(restoring.TASKS) and unknown.value == "denoise"
+
+
+def test_the_restore_controls_follow_the_task():
+    def shown(task, blur="gaussian"):
+        return [u["visible"] for u in restoring.controls(task, blur)]
+
+    assert shown("deblur") == [True, False, False, False]
+    assert shown("deblur", "motion") == [True, True, False, False]
+    assert shown("upscale", "motion") == [False, False, True, False]
+    assert shown("denoise") == [False, False, False, True]
+    assert shown("colourise") == [False, False, False, False]
+
+
+def test_stop_ends_a_restoration_with_the_best_so_far(calls, monkeypatch):
+    monkeypatch.setattr(callbacks, "DEFAULTS", inpaint.Settings(patience=0))
+    request = SimpleNamespace(session_hash="session-1")
+    gen = calls.restore_page(photo(24, 20), "tiny-rgb", "", "denoise", iterations=2000, restarts=2, request=request)
+    assert "Searching" in next(gen)[4]
+    assert isinstance(calls.stop(request, INPAINT), int)  # the Inpaint tab's Stop does nothing to it
+    assert calls.stop(request, RESTORE) == gr.skip()
+    *_previews, (_, result, _, _, status) = list(gen)
+    assert "stopped by you" in status and result.size == (240, 200)
+
+
+# --- the method choice (issue 15) ---------------------------------------------------------------------
+
+def test_the_method_picker_offers_both_methods_and_the_two_side_by_side():
+    values = [v for _, v in method_choices()]
+    assert CONTEXT_ENCODER in methods.names()  # registered by inpaint.methods
+    assert values == [*methods.names(), BOTH]
+    assert dict((v, label) for label, v in method_choices())[BOTH] == "Both side by side"
+
+
+def _context_encoder_spy(monkeypatch, used: list):
+    """A 'context-encoder' method that fills with the default's one-iteration search (the tiny checkpoints
+    ship no context encoder), noting each call."""
+    default = methods.get()
+
+    def spy(model, image, hole, settings, on_progress=None):
+        used.append(settings)
+        return default.run(model, image, hole, dataclasses.replace(settings, iterations=1), on_progress=on_progress)
+
+    monkeypatch.setitem(methods.METHODS, CONTEXT_ENCODER, methods.Method(CONTEXT_ENCODER, "CE", "spy", run=spy))
+
+
+def test_both_runs_the_gan_prior_then_the_context_encoder_on_the_same_image_and_hole(calls, monkeypatch):
+    used = []
+    _context_encoder_spy(monkeypatch, used)
+    image = photo(40, 30)
+    value = editor(image, box(image.size))
+    _, (result, _, _, status, *_rest) = final(calls.fill(value, "tiny-rgb", "", **FAST, grow=2, method=BOTH))
+    assert not used and "Both side by side" in status  # A is the GAN prior's search
+    assert f"{FAST['iterations']} iterations" in status
+    first, heading, *_ = remember(value, 2, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0, "poisson",
+                                  BOTH, result, status)
+    assert heading == "### A · tiny-rgb · the GAN prior, your settings"
+    outputs = list(calls.both(first))
+    b_heading, b_image, b_status, tab = outputs[-1]
+    assert len(used) == 1 and b_heading == "### B · tiny-rgb · the context encoder"
+    assert b_image.size == image.size and "Done in" in b_status
+    assert status.split("The hole covered")[1][:4] == b_status.split("The hole covered")[1][:4]  # the same hole
+    assert tab.selected == "side-by-side"
+    # any other method: `both` changes nothing
+    first["method"] = methods.DEFAULT
+    assert list(calls.both(first)) == [(gr.skip(),) * 4]
+    assert list(calls.both(None)) == [(gr.skip(),) * 4]
+
+
+def test_both_on_a_model_without_a_context_encoder_says_so_and_keeps_a(calls):
+    image = photo(40, 30)
+    value = editor(image, box(image.size))
+    _, (result, _, _, status, *_rest) = final(calls.fill(value, "tiny-rgb", "", **FAST, method=BOTH))
+    first, *_ = remember(value, 0, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0, "poisson", BOTH,
+                         result, status)
+    with pytest.warns(UserWarning, match="ships no context encoder"):
+        heading, b_image, b_status, tab = list(calls.both(first))[-1]
+    assert b_image is None and b_status.startswith("⚠️") and "ships no context encoder" in b_status
+    assert tab.selected == "side-by-side"
+    # and asked for directly, the context encoder is a plain error
+    with pytest.raises(gr.Error) as excinfo:
+        final(calls.inpaint(value, "tiny-rgb", "", **FAST, method=CONTEXT_ENCODER))
+    assert "ships no context encoder" in error_message(excinfo)
+
+
+def test_side_by_side_b_can_be_the_context_encoder(calls, monkeypatch):
+    used = []
+    _context_encoder_spy(monkeypatch, used)
+    image = photo(40, 30)
+    value = editor(image, box(image.size))
+    result, _, _, status = final(calls.inpaint(value, "tiny-rgb", "", **FAST))[1]
+    first, *_ = remember(value, 0, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0, "poisson",
+                         methods.DEFAULT, result, status)
+    b_heading, b_image, b_status = final(calls.second(first, "tiny-rgb", CONTEXT_ENCODER, 12))[1]
+    assert len(used) == 1 and b_heading == "### B · tiny-rgb · the context encoder" and b_image.size == image.size
+
+
+def test_api_restore(served, tmp_path):
+    from gradio_client import handle_file
+
+    small = photo(12, 10)
+    small.save(tmp_path / "small.png")
+    client = served.client()
+    result, gallery, raw, status = client.predict(handle_file(str(tmp_path / "small.png")), task="upscale", factor=4,
+                                                  iterations=10, restarts=2, api_name="/restore")
+    assert Image.open(result).size == (48, 40)  # the result at its own size, not as the page shows it
+    assert len(gallery) >= 1 and gallery[0]["caption"].startswith("#1")
+    assert Image.open(raw).size[0] % 16 == 0
+    assert status.startswith("Done in") and "the result 48×40" in status
+
+    api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/restore"]
+    params = {p["parameter_name"]: p for p in api["parameters"]}
+    assert api["parameters"][0]["parameter_name"] == "image" and not api["parameters"][0]["parameter_has_default"]
+    assert all(p["parameter_has_default"] for p in api["parameters"][1:])
+    assert params["task"]["parameter_default"] == "deblur" and len(api["returns"]) == 4
+    # the defaults: a Gaussian blur of sigma 2
+    result, *_rest, status = client.predict(handle_file(str(tmp_path / "small.png")), iterations=5, restarts=2,
+                                            api_name="/restore")
+    assert Image.open(result).size == (12, 10) and "a Gaussian blur of sigma 2 px" in status
+    # a user error comes back as its plain message
+    with pytest.raises(Exception, match="Colourising needs a colour model: tiny-grey is greyscale"):
+        client.predict(handle_file(str(tmp_path / "small.png")), model="tiny-grey", task="colourise",
+                       api_name="/restore")

@@ -539,3 +539,116 @@ def test_an_image_unlike_the_models_domain_is_warned_about(page, serve, tmp_path
     assert not badge.is_visible() and toast.count() == 0
     page.locator("#result").scroll_into_view_if_needed()
     page.screenshot(path=str(OUT / "in-domain.png"))
+
+
+# --- the Restore tab (issue 16) and the method choice (issue 15) -------------------------------------
+
+RESTORE_STATUS = "document.querySelector('#restore-status [data-testid=markdown]')?.innerText || ''"
+
+
+def shown_image(page, elem_id: str) -> dict:
+    """The natural size of the image `elem_id` shows, once it is loaded: {"width", "height"}."""
+    page.wait_for_function(f"() => {{ const i = document.querySelector('#{elem_id} img');"
+                           " return i && i.complete && i.naturalWidth > 0; }")
+    return page.evaluate(f"() => {{ const i = document.querySelector('#{elem_id} img');"
+                         " return {width: i.naturalWidth, height: i.naturalHeight}; }")
+
+
+def degrade_and_restore(page, task: str, timeout_ms: int = 120_000) -> str:
+    """On the Restore tab: pick `task`, degrade the next example, restore it; the status."""
+    page.locator("#restore-task").get_by_text(task, exact=True).click()
+    before = page.evaluate(f"() => {RESTORE_STATUS}")
+    page.click("#degrade-example")
+    page.wait_for_function(f"(before) => ({RESTORE_STATUS}).includes('Press Restore') && ({RESTORE_STATUS}) !== before",
+                           arg=before)
+    shown_image(page, "restore-input")
+    shown_image(page, "restore-truth")
+    page.click("#restore-run")
+    page.wait_for_function(f"() => ({RESTORE_STATUS}).includes('Done in')", timeout=timeout_ms)
+    return page.evaluate(f"() => {RESTORE_STATUS}")
+
+
+def test_restore_tab_degrades_an_example_and_restores_it(page, serve, tiny_checkpoints, tmp_path):
+    examples = [{"model": "tiny-rgb", "image": str(grey_picture(tmp_path / "example.png")), "hole": "center",
+                 "caption": "grey ramp"}]
+    served = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}, examples)
+    page.goto(served.url, wait_until="load")
+    page.get_by_role("tab", name="Restore").click()
+    # the task's own settings only: the blur's for deblurring, the factor for upscaling
+    page.locator("#restore-strength").wait_for(state="visible")
+    assert not page.locator("#restore-factor").is_visible()
+    page.locator("#restore-task").get_by_text("Upscale", exact=True).click()
+    page.locator("#restore-factor").wait_for(state="visible")
+    assert not page.locator("#restore-strength").is_visible()
+
+    status = degrade_and_restore(page, "Upscale")  # x4: the 16x16 example as a 4x4 image
+    assert "Undid downsampling by 4" in status and "the input is 4×4, the result 16×16" in status
+    # the input, the result and the example's truth side by side, shown at one size
+    sizes = [shown_image(page, name) for name in ("restore-input-view", "restore-result", "restore-truth")]
+    assert sizes == [{"width": 256, "height": 256}] * 3
+    boxes = [page.locator(f"#{name}").bounding_box() for name in ("restore-input-view", "restore-result",
+                                                                   "restore-truth")]
+    assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"] and abs(boxes[0]["y"] - boxes[1]["y"]) < 5
+    page.wait_for_function("() => document.querySelectorAll('#restore-candidates img').length > 0")
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "restore-tiny.png"), full_page=True)
+
+    status = degrade_and_restore(page, "Deblur")
+    assert "Undid a Gaussian blur of sigma 2 px" in status and "the result 16×16" in status
+
+    # the API's /restore, from another client
+    from gradio_client import handle_file
+
+    Image.new("RGB", (8, 6), (90, 120, 150)).save(tmp_path / "small.png")
+    result, gallery, raw, status = served.client().predict(handle_file(str(tmp_path / "small.png")), task="upscale",
+                                                           factor=2, iterations=5, restarts=2, api_name="/restore")
+    assert Image.open(result).size == (16, 12) and status.startswith("Done in")
+
+
+@pytest.mark.skipif(not (layout.CHECKPOINTS / "emoji-64" / "model.safetensors").is_file(),
+                    reason="the bundled emoji-64 is not there")
+def test_restore_tab_on_the_real_app(page, serve):
+    """The bundled models: colourising is offered for emoji-64 (colour) and not for fashion-mnist-32."""
+    url = serve(None, None).url  # the bundled models and examples
+    page.goto(url, wait_until="load")
+    page.get_by_role("tab", name="Restore").click()
+    task = page.locator("#restore-task")
+    task.get_by_text("Deblur", exact=True).wait_for()
+    page.wait_for_timeout(1000)  # the page's load event sets the tasks for the model
+    assert task.get_by_text("Colourise", exact=True).count() == 0  # fashion-mnist-32 is greyscale
+    page.locator("#model input").click()
+    page.get_by_role("option", name="emoji-64").click()
+    task.get_by_text("Colourise", exact=True).wait_for()
+    status = degrade_and_restore(page, "Deblur", timeout_ms=300_000)
+    assert "Model emoji-64" in status and "the result 64×64" in status
+    page.locator("#restore-tab").scroll_into_view_if_needed()
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "restore-real.png"), full_page=True)
+
+
+@pytest.mark.skipif(not (FASHION / "context-encoder" / "model.safetensors").is_file(),
+                    reason="the bundled fashion-mnist-32 has no context encoder here")
+def test_both_methods_side_by_side(page, serve):
+    """Method "Both side by side": the GAN prior's fill on the Inpaint tab, then the Side by side tab with
+    it (A) next to the context encoder's (B) on the same image and hole."""
+    url = serve(None, None).url  # the bundled models (with their context encoders) and examples
+    open_app(page, url, "examples-fashion-mnist-32")
+    pick_example(page, "examples-fashion-mnist-32", (256, 256))
+    page.locator("#method input").click()
+    page.get_by_role("option", name="Both side by side").click()
+    page.get_by_text("Advanced").click()
+    set_slider(page, "iterations", 30)
+    status = run_and_wait(page, timeout_ms=300_000)
+    assert "Both side by side" in status
+    second = "document.querySelector('#second-status [data-testid=markdown]')?.innerText || ''"
+    page.wait_for_function(f"() => ({second}).includes('Done in')", timeout=120_000)
+    page.get_by_text("B · fashion-mnist-32 · the context encoder").wait_for()  # the Side by side tab is shown
+    page.get_by_text("A · fashion-mnist-32 · the GAN prior, your settings").wait_for()
+    page.wait_for_function("() => ['#first-image', '#second-image'].every(id => { const i = document.querySelector("
+                           "id + ' img'); return i && i.complete && i.naturalWidth > 0; })")
+    b_status = page.evaluate(f"() => {second}")
+    assert hole_percent(b_status) == hole_percent(status)  # the same hole
+    a, b = page.locator("#first-image").bounding_box(), page.locator("#second-image").bounding_box()
+    assert a["x"] + a["width"] <= b["x"] and abs(a["y"] - b["y"]) < 5
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "both-methods.png"), full_page=True)

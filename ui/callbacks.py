@@ -22,11 +22,13 @@ from PIL import Image
 
 import inpaint
 from inpaint import methods
+from inpaint import operators as ops
 from inpaint.complete import Completion, Progress
-from inpaint.imageio import grid
+from inpaint.imageio import grid, normalize
 from inpaint.masks import grow as grow_hole
 from inpaint.service import Finished, Loaded, Service
 
+from . import restore as restoring
 from .editor import editor_value, from_editor, mask_hole, with_hole
 from .gpu import gpu, gpu_seconds
 
@@ -37,9 +39,16 @@ STOPPED = {"caller": " (stopped by you; the best so far)",
            "converged": " (stopped early: the loss had stopped improving)"}
 CURVE_POINTS = 200       # points per loss curve sent to the page: a long search is thinned, the plot stays light
 CURVES = ("best", "median", "worst")  # over the restarts; "best" is the restart lowest in total loss
-SECOND = {"same": "A's settings", "paper": "the paper's settings"}  # what the side-by-side run B can use
-# the page's searches a Stop button ends: the Inpaint tab's (its run and its examples') and the side by side's B
-INPAINT, SIDE_BY_SIDE = "inpaint", "side by side"
+# what the side-by-side run B can use
+SECOND = {"same": "A's settings", "paper": "the paper's settings", "context-encoder": "the context encoder"}
+# the page's searches a Stop button ends: the Inpaint tab's (its run and its examples'), the side by side's B
+# and the Restore tab's
+INPAINT, SIDE_BY_SIDE, RESTORE = "inpaint", "side by side", "restore"
+# the Method picker's third choice: the GAN prior (A) and the context encoder (B) on the same image and hole
+BOTH, CONTEXT_ENCODER = "both", "context-encoder"
+BOTH_LABEL = "Both side by side"
+BOTH_NOTE = ("Both side by side: this is the GAN prior's fill; the Side by side tab shows it next to the context "
+             "encoder's.")
 STORED = (" This is the example's stored result: it was filled once with the default settings, the first time "
           "someone picked it, and is shown again at once.")
 TOKENS = itertools.count(1)  # fresh values for the page's gr.State triggers: a State's change event needs a new value
@@ -77,7 +86,8 @@ def settings(iterations, restarts, lam, seed, blend, method: str | None = None) 
     """Settings from the page's widgets (an emptied number box means its default); the
     engine's own validation speaks for values out of range."""
     try:
-        methods.get(method)
+        if method != BOTH:
+            methods.get(method)
         return inpaint.Settings(iterations=_whole(iterations), restarts=_whole(restarts),
                                 lam=DEFAULTS.lam if lam is None else float(lam),
                                 seed=DEFAULTS.seed if seed is None else _whole(seed), blend=blend)
@@ -98,6 +108,15 @@ def _view(img: Image.Image) -> Image.Image:
     """A model-resolution image upscaled (pixels kept sharp) so it can be seen."""
     scale = max(1, VIEW // max(img.size))
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
+def method_choices() -> list[tuple[str, str]]:
+    """The Method picker's (label, value)s: the registry's methods, and both side by side when the
+    context encoder is registered."""
+    choices = [(methods.get(n).label, n) for n in methods.names()]
+    if CONTEXT_ENCODER in methods.names() and methods.DEFAULT in methods.names():
+        choices.append((BOTH_LABEL, BOTH))
+    return choices
 
 
 def describe(loaded: Loaded) -> str:
@@ -174,17 +193,34 @@ def domain_badge(warning: str | None):
                    visible=True)
 
 
-def status_line(done: Finished, loaded: Loaded, hole: np.ndarray, grow=0) -> str:
-    """What a finished completion says: time, iterations, restarts, loss, model, device, blend, hole, notes."""
-    c, s = done.completion, done.settings
-    how = STOPPED.get(done.stopped, "")
+def _how_it_ended(done: Finished) -> str:
     if done.stopped == "time limit":
-        how = f" (stopped at the time limit of {s.time_limit:g} s; the best so far)"
+        return f" (stopped at the time limit of {done.settings.time_limit:g} s; the best so far)"
+    return STOPPED.get(done.stopped, "")
+
+
+def status_line(done: Finished, loaded: Loaded, hole: np.ndarray, grow=0, method: str | None = None) -> str:
+    """What a finished completion says: time, iterations, restarts, loss (or the context encoder's one
+    pass), model, device, blend, hole, notes."""
+    c, s = done.completion, done.settings
+    how = _how_it_ended(done)
     net = loaded.model
-    status = (f"Done in {c.seconds:.1f} s: {c.iterations} iterations{how}, {s.restarts} restarts, "
-              f"best loss {c.losses[0]:.4f}. Model {loaded.name} ({net.resolution}×{net.resolution}) on "
+    work = ("one forward pass of the context encoder" if method == CONTEXT_ENCODER else
+            f"{c.iterations} iterations{how}, {s.restarts} restarts, best loss {c.losses[0]:.4f}")
+    status = (f"Done in {c.seconds:.1f} s: {work}. Model {loaded.name} ({net.resolution}×{net.resolution}) on "
               f"{c.device}, blend {s.blend}. The hole covered {hole.mean():.0%} of the image"
               f"{_grown(grow)}.")
+    return " ".join([status, *c.notes])
+
+
+def restore_status(done: Finished, loaded: Loaded, op, size: tuple[int, int]) -> str:
+    """What a finished restoration says: time, iterations, restarts, loss, model, device, what it
+    undid, the input's size (`size`) and the result's, notes."""
+    c, s, net = done.completion, done.settings, loaded.model
+    status = (f"Done in {c.seconds:.1f} s: {c.iterations} iterations{_how_it_ended(done)}, {s.restarts} restarts, "
+              f"best loss {c.losses[0]:.4f}. Model {loaded.name} ({net.resolution}×{net.resolution}) on {c.device}. "
+              f"Undid {restoring.described(op)}: the input is {size[0]}×{size[1]}, the result "
+              f"{c.image.width}×{c.image.height}.")
     return " ".join([status, *c.notes])
 
 
@@ -270,9 +306,11 @@ class Callbacks:
             image, hole = read_editor(editor, grow=grow)
             wanted = settings(iterations, restarts, lam, seed, blend, method)
             loaded = self.load(model, hub_repo)
+            note = BOTH_NOTE if method == BOTH else ""
+            method = methods.DEFAULT if method == BOTH else method  # the context encoder's run is `both`'s
             with contextlib.closing(self._reports((model, hub_repo), image, hole, wanted, method, request,
                                                   progress)) as reports:
-                yield from self._page(reports, loaded, hole, grow)
+                yield from self._page(reports, loaded, hole, grow, note, method)
 
     def stored_example(self, example: dict) -> tuple | None:
         """`fill_example`'s last outputs for `example` when it was filled before (its status saying
@@ -304,8 +342,8 @@ class Callbacks:
                 self._stored[example_key(example)] = outputs
 
     @staticmethod
-    def _page(reports, loaded: Loaded, hole: np.ndarray, grow):
-        """`fill`'s outputs for each report."""
+    def _page(reports, loaded: Loaded, hole: np.ndarray, grow, note: str = "", method: str | None = None):
+        """`fill`'s outputs for each report (`note` added to the final status; `method` for `status_line`)."""
         for report in reports:
             if isinstance(report, Preview):
                 # None, not gr.skip(), for the candidates and G(z): gradio 6.31 answers a skip with a
@@ -320,67 +358,95 @@ class Callbacks:
             warning = out_of_domain(loaded, c)
             if warning:
                 gr.Warning(f"{OUT_OF_DOMAIN}. {warning}", title=OUT_OF_DOMAIN)
-            yield (c.image, gallery, _view(c.raw), status_line(report, loaded, hole, grow), *loss_plots(c.curves),
-                   domain_badge(warning))
+            status = " ".join(filter(None, [status_line(report, loaded, hole, grow, method), note]))
+            yield (c.image, gallery, _view(c.raw), status, *loss_plots(c.curves), domain_badge(warning))
 
     def second(self, first: dict | None, model: str | None, which: str = "paper",
                paper_iterations: int = 1000, request: gr.Request = None, progress=gr.Progress()):
         """Run B of the side by side: the image and hole of the last result (A, `first` as
         `remember` kept it) again with `model` and `which` settings ("same": A's; "paper":
-        `Settings.paper()` with A's seed and blend, at most `paper_iterations`).
+        `Settings.paper()` with A's seed and blend, at most `paper_iterations`; "context-encoder":
+        A's settings with the context encoder).
 
         Yields (B's heading, B's image, B's status): previews while it searches, then the result.
         """
         with self._running(request, SIDE_BY_SIDE):
             yield from self._second(first, model, which, paper_iterations, request, progress)
 
+    def both(self, first: dict | None, request: gr.Request = None, progress=gr.Progress()):
+        """After A's result with the method "both": B, the context encoder on the same model, image and
+        hole, and the Side by side tab selected. Yields (B's heading, image, status, the tabs'
+        selection); nothing changes when A's method was another. A model without a context encoder
+        says so in B's status (and a toast), A's result standing."""
+        if not first or first.get("method") != BOTH:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        tab = gr.Tabs(selected="side-by-side")
+        with self._running(request, SIDE_BY_SIDE):
+            try:
+                for heading, image, status in self._second(first, first.get("model"), CONTEXT_ENCODER, 0, request,
+                                                           progress, hub_repo=first.get("hub") or ""):
+                    yield heading, image, status, tab
+            except gr.Error as err:
+                gr.Warning(err.message, title="No context encoder")
+                yield "### B · the context encoder", None, f"⚠️ {err.message}", tab
+
     def _second(self, first: dict | None, model: str | None, which: str, paper_iterations: int,
-                request: gr.Request | None, progress):
+                request: gr.Request | None, progress, hub_repo: str = ""):
         if not first:
             raise user_error("Fill a hole on the Inpaint tab first: B runs the same image and hole again.",
                              title="No result yet")
         image, hole = read_editor(first["editor"], grow=first["grow"])
         wanted = settings(*first["settings"], first["method"])
+        method = methods.DEFAULT if first["method"] == BOTH else first["method"]
         if which == "paper":
             wanted = inpaint.Settings.paper(seed=wanted.seed, blend=wanted.blend,
                                             iterations=min(_whole(paper_iterations), self.service.limits.iterations))
-        loaded = self.load(model, "")
+            method = methods.DEFAULT
+        elif which == CONTEXT_ENCODER:
+            method = CONTEXT_ENCODER
+        loaded = self.load(model, hub_repo)
         heading = f"### B · {loaded.name} · {SECOND.get(which, which)}"
-        with contextlib.closing(self._reports((model, ""), image, hole, wanted, first["method"], request,
+        with contextlib.closing(self._reports((model, hub_repo), image, hole, wanted, method, request,
                                               progress)) as reports:
             for report in reports:
                 if isinstance(report, Preview):
                     yield heading, _view(report.preview()), searching(report)
                     continue
                 warning = out_of_domain(loaded, report.completion)
-                status = status_line(report, loaded, hole, first["grow"])
+                status = status_line(report, loaded, hole, first["grow"], method)
                 if warning:
                     gr.Warning(f"{OUT_OF_DOMAIN} (B). {warning}", title=OUT_OF_DOMAIN)
                     status = f"⚠️ **{OUT_OF_DOMAIN}.** {warning}\n\n{status}"
                 yield heading, report.completion.image, status
 
-    def _reports(self, source: tuple[str | None, str], image: Image.Image, hole: np.ndarray,
-                 wanted: inpaint.Settings, method: str, request: gr.Request | None, progress):
+    def _reports(self, source: tuple[str | None, str], image: Image.Image, hole: np.ndarray | None,
+                 wanted: inpaint.Settings, method: str, request: gr.Request | None, progress,
+                 degradation: ops.Degradation | None = None):
         """The reports of one completion (Preview..., Finished) from `search`, the progress bar
-        kept up to date. source: (model name, Hub repo id) as `load` takes them."""
+        kept up to date. source: (model name, Hub repo id) as `load` takes them. With a
+        `degradation`, a restoration of `image` (hole None)."""
         progress(0, desc="Searching the latent space")
-        with contextlib.closing(self.search(*source, image, hole, wanted, method, _session(request))) as reports:
+        with contextlib.closing(self.search(*source, image, hole, wanted, method, _session(request),
+                                            degradation)) as reports:
             for report in reports:
                 if isinstance(report, Preview):
                     progress((report.iteration, report.total), desc="Searching the latent space")
                 yield report
 
-    def _search(self, model: str | None, hub_repo: str, image: Image.Image, hole: np.ndarray,
-                wanted: inpaint.Settings, method: str, caller: str | None):
-        """The service's completion of `image`'s `hole` with the model `load(model, hub_repo)` gives:
-        Preview reports, then the Finished one; the engine's errors as gr.Error. `search` is this
+    def _search(self, model: str | None, hub_repo: str, image: Image.Image, hole: np.ndarray | None,
+                wanted: inpaint.Settings, method: str, caller: str | None,
+                degradation: ops.Degradation | None = None):
+        """The service's completion of `image`'s `hole` (or restoration from `degradation`) with the
+        model `load(model, hub_repo)` gives: Preview reports, then the Finished one; the engine's
+        errors as gr.Error. `search` is this
         under `spaces.GPU`: on ZeroGPU it runs in the GPU worker's process, which loads the model
         itself (from the disk or the HF cache the page's process filled), and what it takes and
         yields is pickled across, so it takes and yields plain values only."""
         loaded = self.load(model, hub_repo)
         try:
             with contextlib.closing(self.service.run(loaded.model, image, hole, wanted, method=method,
-                                                     caller=caller)) as reports:
+                                                     caller=caller, degradation=degradation)) as reports:
                 for report in reports:
                     yield Preview.of(report) if isinstance(report, Progress) else report
         except inpaint.InpaintError as err:
@@ -393,7 +459,7 @@ class Callbacks:
                            min(self.service.limits.seconds, wanted.time_limit or self.service.limits.seconds))
 
     def stop(self, request: gr.Request = None, task: str = INPAINT):
-        """The Stop button of `task` (INPAINT or SIDE_BY_SIDE): a search of this session's under
+        """The Stop button of `task` (INPAINT, SIDE_BY_SIDE or RESTORE): a search of this session's under
         way is asked to stop (it returns the best fill found so far) and this returns gr.skip();
         with none under way, this returns a fresh token, for the page to cancel the session's
         request of `task` that still waits in the queue (see `layout.build_demo`)."""
@@ -404,6 +470,109 @@ class Callbacks:
             self.service.stop(session)
             return gr.skip()
         return next(TOKENS)
+
+    # --- the Restore tab -----------------------------------------------------------------------------
+
+    def restore(self, image: Image.Image | None, model: str | None = None, hub_repo: str = "", task: str = "deblur",
+                blur: str = "gaussian", strength: float = 2.0, angle: float = 0.0, factor: int = 4,
+                noise: float = 0.1, iterations: int = DEFAULTS.iterations, restarts: int = DEFAULTS.restarts,
+                seed: int = DEFAULTS.seed, request: gr.Request = None, progress=gr.Progress()):
+        """Restore a degraded image: the API's `/restore`. task: deblur (a `blur` of `strength` px:
+        gaussian's sigma, box's side, motion's length at `angle` degrees), upscale (by `factor`: 2, 4
+        or 8; `image` is the small image), denoise (Gaussian noise of sigma `noise`, [0, 1] scale) or
+        colourise (colour models only); see `restore.degradation`.
+
+        Returns (the result at the clean image's size: the input's, times the factor when upscaling,
+        ranked candidates, raw G(z) of the best (upscaled), status text); while it searches it
+        yields G(z) previews at the model's resolution.
+        """
+        with contextlib.closing(self._restorations(image, model, hub_repo, task, blur, strength, angle, factor, noise,
+                                                   iterations, restarts, seed, request, progress)) as reports:
+            for outcome, _, _, _ in reports:
+                if isinstance(outcome, Preview):
+                    yield _view(outcome.preview()), None, None, searching(outcome)
+                else:
+                    yield outcome  # a finished restoration's outputs: `_restored`
+
+    def restore_page(self, image: Image.Image | None, model: str | None = None, hub_repo: str = "",
+                     task: str = "deblur", blur: str = "gaussian", strength: float = 2.0, angle: float = 0.0,
+                     factor: int = 4, noise: float = 0.1, iterations: int = DEFAULTS.iterations,
+                     restarts: int = DEFAULTS.restarts, seed: int = DEFAULTS.seed, request: gr.Request = None,
+                     progress=gr.Progress()):
+        """`restore` as the page shows it: (the input enlarged to the result's size, the result
+        enlarged alike (both nearest neighbour, to about `restore.VIEW` px), candidates, G(z), status)."""
+        with contextlib.closing(self._restorations(image, model, hub_repo, task, blur, strength, angle, factor, noise,
+                                                   iterations, restarts, seed, request, progress)) as reports:
+            for outcome, op, given, _ in reports:
+                if isinstance(outcome, Preview):
+                    size = restoring.shown(ops.compose(op).clean_size(given.size))
+                    yield restoring.enlarged(given, size), _view(outcome.preview()), None, None, searching(outcome)
+                    continue
+                result, gallery, raw, status = outcome
+                size = restoring.shown(result.size)
+                if size != result.size:
+                    status += f" Shown enlarged ×{size[0] // result.width} (nearest neighbour), the input alike."
+                yield restoring.enlarged(given, size), restoring.enlarged(result, size), gallery, raw, status
+
+    def _restorations(self, image, model, hub_repo, task, blur, strength, angle, factor, noise, iterations, restarts,
+                      seed, request, progress):
+        """The reports of one restoration: (Preview | the finished outputs of `_restored`, its degradation,
+        the input (upright, 8 bits), the model)."""
+        with self._running(request, RESTORE):
+            if image is None:
+                raise user_error("Upload an image to restore, or press “Degrade an example for me”.",
+                                 title="No image")
+            op = restoring.degradation(task, blur, strength, angle, factor, noise)
+            wanted = settings(iterations, restarts, None, seed, DEFAULTS.blend)
+            loaded = self.load(model, hub_repo)
+            if isinstance(op, ops.Greyscale) and loaded.model.channels != 3:
+                raise user_error(restoring.NO_COLOUR.format(name=loaded.name), title="Colourise")
+            try:
+                given = normalize(image)
+            except inpaint.InpaintError as err:
+                raise user_error(str(err), title="Image not usable") from None
+            with contextlib.closing(self._reports((model, hub_repo), given, None, wanted, methods.DEFAULT, request,
+                                                  progress, op)) as reports:
+                for report in reports:
+                    yield (report if isinstance(report, Preview) else _restored(report, op, given, loaded)), op, \
+                        given, loaded
+
+    def degrade_example(self, examples: list[dict], count: int | None, model: str | None, hub_repo: str = "",
+                        task: str = "deblur", blur: str = "gaussian", strength: float = 2.0, angle: float = 0.0,
+                        factor: int = 4, noise: float = 0.1, seed: int = DEFAULTS.seed) -> tuple:
+        """The next of `model`'s `examples` (the `count`-th, round the list) at the model's resolution,
+        degraded as the widgets say (`op.degrade(image, seed)`): (the degraded image for the input,
+        the clean one enlarged as the result will be shown (the truth), a status, count + 1)."""
+        mine = [e for e in examples if e["model"] == model] or list(examples)
+        if not mine:
+            raise user_error("This app has no example images: upload an image to restore.", title="No example")
+        op = restoring.degradation(task, blur, strength, angle, factor, noise)
+        loaded = self.load(model, hub_repo)
+        if isinstance(op, ops.Greyscale) and loaded.model.channels != 3:
+            raise user_error(restoring.NO_COLOUR.format(name=loaded.name), title="Colourise")
+        count = int(count or 0)
+        example = mine[count % len(mine)]
+        clean = restoring.clean_example(example["image"], loaded.model.resolution)
+        seed = settings(DEFAULTS.iterations, DEFAULTS.restarts, None, seed, DEFAULTS.blend).seed  # Settings' check
+        try:
+            degraded = op.degrade(clean, seed)
+        except inpaint.InpaintError as err:
+            raise user_error(str(err), title="Restore") from None
+        caption = example.get("caption") or Path(example["image"]).stem
+        status = (f"The example “{caption}” at {clean.width}×{clean.height} with {restoring.described(op)}: it is "
+                  f"in the input now ({degraded.width}×{degraded.height}), its clean image beside the result as the "
+                  "truth. Press **Restore**.")
+        return degraded, restoring.enlarged(clean, restoring.shown(clean.size)), status, count + 1
+
+    def restore_tasks(self, model: str | None, hub_repo: str = "", task: str = "deblur"):
+        """The Restore tab's task picker for the chosen model: colourise is offered for colour models
+        only (and the picker leaves it for deblur when the model is greyscale)."""
+        try:
+            channels = self.load(model, hub_repo).model.channels
+        except gr.Error:
+            channels = None
+        choices = restoring.tasks_for(channels)
+        return gr.Radio(choices=choices, value=task if task in [v for _, v in choices] else choices[0][1])
 
     def generate(self, model: str | None = None, hub_repo: str = "", seed: int = 0, count: int = 36):
         """A grid of `count` random samples G(z), z drawn with `seed`."""
@@ -421,6 +590,13 @@ class Callbacks:
         except gr.Error as err:
             return f"⚠️ {err.message}", ""
         return describe(loaded), card(loaded.folder)
+
+
+def _restored(done: Finished, op, given: Image.Image, loaded: Loaded) -> tuple:
+    """A finished restoration's outputs: (result, candidates with their losses, G(z) enlarged, status)."""
+    c = done.completion
+    gallery = [(img, f"#{i + 1} · loss {loss:.4f}") for i, (img, loss) in enumerate(zip(c.candidates, c.losses))]
+    return c.image, gallery, _view(c.raw), restore_status(done, loaded, op, given.size)
 
 
 def example_key(example: dict) -> tuple[str, str, str]:
@@ -466,9 +642,10 @@ def before_after(editor, grow, result: Image.Image | None):
 def remember(editor, grow, model, hub_repo, iterations, restarts, lam, seed, blend, method, result, status) -> tuple:
     """After a result: what the side by side's B runs again (the editor's value, the grow, A's
     settings and method), and A's heading, image and status for its column."""
-    first = {"editor": editor, "grow": grow, "method": method,
+    first = {"editor": editor, "grow": grow, "method": method, "model": model, "hub": (hub_repo or "").strip(),
              "settings": (iterations, restarts, lam, seed, blend)}
-    return first, f"### A · {(hub_repo or '').strip() or model} · your settings", result, status
+    how = "the GAN prior, your settings" if method == BOTH else "your settings"
+    return first, f"### A · {first['hub'] or model} · {how}", result, status
 
 
 def continue_from(result: Image.Image | None) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 
@@ -15,8 +16,10 @@ from inpaint.complete import MAX_SEED
 from inpaint.device import pick_device
 from inpaint.service import Limits, Service
 
-from .callbacks import (CURVES, DEFAULTS, INPAINT, SIDE_BY_SIDE, TOKENS, Callbacks, before_after, continue_from,
-                        example_value, painter, remember, take_image, with_mask)
+from . import restore as restoring
+from .callbacks import (BOTH, CONTEXT_ENCODER, CURVES, DEFAULTS, INPAINT, RESTORE, SIDE_BY_SIDE, TOKENS, Callbacks,
+                        before_after, continue_from, example_value, method_choices, painter, remember, take_image,
+                        with_mask)
 from .editor import BRUSH, from_editor, guard_uploads, with_hole
 from .gpu import ZERO_GPU
 
@@ -107,18 +110,20 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
             "with it (Yeh et al., CVPR 2017). Each model knows only its own kind of image — start with an example."
         )
         with gr.Row(equal_height=True):
-            model = gr.Dropdown(choices=list(models), value=first, label="Model (bundled)", scale=1,
+            model = gr.Dropdown(choices=list(models), value=first, label="Model (bundled)", scale=1, elem_id="model",
                                 info="Pick the model that knows your kind of image.")
             hub = gr.Textbox(value="", label="…or a Hugging Face Hub model", scale=1,
                              placeholder="user/name or user/name@revision",
                              info="Press Enter to load; leave empty to use the bundled model.")
-            # hidden while there is one method; its value still reaches /inpaint
-            method = gr.Dropdown(choices=[(methods.get(n).label, n) for n in methods.names()], value=methods.DEFAULT,
-                                 label="Method", scale=1, visible=len(methods.names()) > 1, elem_id="method")
+            # hidden while there is one method; its value still reaches /inpaint. "Both side by side": the GAN
+            # prior's fill here, and the context encoder's next to it on the Side by side tab
+            method = gr.Dropdown(choices=method_choices(), value=methods.DEFAULT, label="Method (Inpaint tab)",
+                                 scale=1, visible=len(method_choices()) > 1, elem_id="method",
+                                 info="Both side by side: the GAN prior here, then both on the Side by side tab.")
         model_info = gr.Markdown()
 
-        with gr.Tabs():
-            with gr.Tab("Inpaint"):
+        with gr.Tabs() as tabs:
+            with gr.Tab("Inpaint", id="inpaint"):
                 with gr.Row():
                     with gr.Column(scale=1):
                         editor = gr.ImageEditor(
@@ -183,7 +188,9 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                                                      "contextual-plot", visible=True)
                         perceptual_plot = _loss_plot("Perceptual loss −log D(G(z)) (λ > 0)", "perceptual-plot",
                                                      visible=False)
-            with gr.Tab("Side by side", elem_id="side-by-side-tab"):
+            restore = _restore_tab(service.limits)
+
+            with gr.Tab("Side by side", id="side-by-side", elem_id="side-by-side-tab"):
                 gr.Markdown("The same image and hole as your last result (**A**), run again with another model or "
                             "the paper's settings (**B**), the two next to each other. Fill a hole on the Inpaint "
                             "tab first. The paper's settings take long on a CPU (about half a minute for a 32×32 "
@@ -192,7 +199,9 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                     second_model = gr.Dropdown(choices=list(models), value=first,
                                                label="B's model", scale=1, elem_id="second-model")
                     second_which = gr.Radio([(f"The paper's: λ {PAPER.lam:g}, lr {PAPER.lr:g}, {PAPER.restarts} restarts, "
-                                              "no early stop", "paper"), ("A's settings (another model)", "same")],
+                                              "no early stop", "paper"), ("A's settings (another model)", "same")]
+                                            + ([("The context encoder (A's settings, B's model)", CONTEXT_ENCODER)]
+                                               if CONTEXT_ENCODER in methods.names() else []),
                                             value="paper", label="B's settings", scale=2, elem_id="second-which")
                     paper_iterations = gr.Slider(1, service.limits.iterations,
                                                  value=min(PAPER.iterations, service.limits.iterations), step=1,
@@ -241,13 +250,20 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         api_trigger.click(calls.inpaint, inputs, outputs, api_name="inpaint", **completion_group)
         ran = run_button.click(calls.fill, inputs, page_outputs, **searching)
 
+        # "Both side by side": after the GAN prior's result, a fresh token in `both_token` (from a queued event:
+        # a State's change only fires after one) runs B with the context encoder in the searches' line
+        both_token = gr.State()
+
         def compare_and_remember(listener) -> None:
             """After a result: the before/after slider, then what the side by side's B runs again (one after
             the other: both write the result's file again (gradio caches it by content), which a reader of
-            it at the same moment can find half written)."""
+            it at the same moment can find half written); with the method "both", B then runs the context
+            encoder and the Side by side tab shows the two."""
             listener(before_after, [editor, grow, result], compare, **quick).then(
                 remember, [editor, grow, model, hub, iterations, restarts, lam, seed, blend, method, result, status],
-                [first_run, first_heading, first_image, first_status], **quick)
+                [first_run, first_heading, first_image, first_status], **quick).then(
+                lambda first: next(TOKENS) if (first or {}).get("method") == BOTH else gr.skip(), first_run,
+                both_token, api_visibility="private", show_progress="hidden", concurrency_limit=None)
 
         compare_and_remember(ran.success)
 
@@ -292,8 +308,12 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         second_ran = second_button.click(calls.second, [first_run, second_model, second_which, paper_iterations],
                                          [second_heading, second_image, second_status], api_visibility="private",
                                          show_progress_on=[second_image], **completion_group)
+        both_ran = both_token.change(calls.both, first_run, [second_heading, second_image, second_status, tabs],
+                                     api_visibility="private", show_progress_on=[second_image], **completion_group)
+        restore_ran = _restore_events(restore, calls, examples, model, hub, completion_group, quick)
         for button, task, searches in ((stop_button, INPAINT, [ran, example_ran]),
-                                       (second_stop, SIDE_BY_SIDE, [second_ran])):
+                                       (second_stop, SIDE_BY_SIDE, [second_ran, both_ran]),
+                                       (restore.stop, RESTORE, [restore_ran])):
             waiting = gr.State()  # a token: this session had no search under way when Stop was pressed
             button.click(stopper(task), None, waiting, api_visibility="private", show_progress="hidden",
                          concurrency_limit=None, cancels=searches if ZERO_GPU else None)
@@ -320,9 +340,111 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         model.change(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
         hub.submit(describe, [model, hub], about_outputs, api_visibility="private")
         demo.load(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
+        # the Restore tab offers colourising for colour models only
+        for listener in (model.change, hub.submit, demo.load):
+            listener(calls.restore_tasks, [model, hub, restore.task], restore.task, api_visibility="private",
+                     show_progress="hidden")
     # up to QUEUE_SIZE waiting in line (then "queue is full"); the searches' own limit is `slots`, above
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
     return demo
+
+
+RESTORE_INTRO = (
+    "Undo a known degradation with the same GAN prior, no retraining: the search finds the z whose G(z), "
+    "blurred, shrunk, made noisy or turned grey **the same way**, matches your image; the result is then made "
+    "consistent with your image at its full size. Say what happened to the image and how strongly (in its own "
+    "pixels), or press **Degrade an example for me** to try it on an example of the chosen model's kind. The "
+    "model only knows its domain (garments, emoji faces) and works at its own small resolution.")
+
+
+# the input is often tiny (an 8x8 image to upscale): shown as large as its box, its pixels kept sharp
+RESTORE_CSS = ("#restore-input img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }")
+
+
+def _restore_tab(limits: Limits) -> SimpleNamespace:
+    """The Restore tab's components (`_restore_events` wires them): a degraded image and what happened
+    to it in, the input and result (and an example's truth) side by side out, candidates, G(z)."""
+    with gr.Tab("Restore", id="restore", elem_id="restore-tab"):
+        gr.Markdown(RESTORE_INTRO)
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = gr.Image(label="Your degraded image (blurred, small, noisy or greyscale)", type="pil",
+                                 image_mode=None, format="png", sources=("upload", "clipboard"), height=300,
+                                 elem_id="restore-input")
+                task = gr.Radio(list(restoring.TASKS), value="deblur", label="What to undo",
+                                elem_id="restore-task")
+                with gr.Column(visible=True) as blur_row:
+                    blur = gr.Radio(list(restoring.BLURS), value="gaussian", label="The blur", elem_id="restore-blur")
+                    strength = gr.Slider(1, restoring.MAX_STRENGTH, value=2, step=0.5,
+                                         label="Its strength in pixels (Gaussian: sigma; box: side; motion: length)",
+                                         elem_id="restore-strength")
+                angle = gr.Slider(0, 180, value=0, step=5, visible=False, elem_id="restore-angle",
+                                  label="The motion's angle (degrees; 0 = horizontal)")
+                factor = gr.Radio([(f"×{f}", f) for f in restoring.FACTORS], value=4, visible=False,
+                                  label="Upscale by (your image is the small one)", elem_id="restore-factor")
+                noise = gr.Slider(0.01, 0.5, value=0.1, step=0.01, visible=False, elem_id="restore-noise",
+                                  label="The noise's sigma (on the 0–1 scale of pixel values)")
+                degrade = gr.Button("Degrade an example for me", size="sm", elem_id="degrade-example")
+                with gr.Row():
+                    run = gr.Button("Restore", variant="primary", scale=3, elem_id="restore-run")
+                    stop = gr.Button("Stop", variant="stop", scale=1, elem_id="restore-stop")
+                with gr.Accordion("Advanced", open=False):
+                    iterations = gr.Slider(1, limits.iterations, value=DEFAULTS.iterations, step=1,
+                                           label="Iterations (at most; stops early when the loss stops improving)",
+                                           elem_id="restore-iterations")
+                    restarts = gr.Slider(1, limits.restarts, value=DEFAULTS.restarts, step=1,
+                                         label="Restarts (random starts searched side by side)",
+                                         elem_id="restore-restarts")
+                    seed = gr.Number(value=DEFAULTS.seed, precision=0, minimum=0, maximum=MAX_SEED,
+                                     label="Seed (of the search, and of an example's noise)")
+            with gr.Column(scale=2):
+                with gr.Row(equal_height=True):
+                    shown = dict(type="pil", format="png", interactive=False, height=300)
+                    input_view = gr.Image(label="Input, enlarged alike", elem_id="restore-input-view",
+                                          **shown)
+                    result = gr.Image(label="Restored", elem_id="restore-result", **shown)
+                    truth = gr.Image(label="Truth (the clean example)", visible=False,
+                                     elem_id="restore-truth", **shown)
+                status = gr.Markdown("The input and the restored image appear here, side by side.",
+                                     elem_id="restore-status")
+                candidates = gr.Gallery(label="Candidates, best first (click to enlarge)", format="png", columns=4,
+                                        height=220, interactive=False, elem_id="restore-candidates")
+                raw = gr.Image(label="Raw G(z) of the best candidate (the model's resolution)", type="pil",
+                               format="png", interactive=False, height=220, elem_id="restore-raw")
+        count = gr.State(0)  # which example the next "Degrade an example" takes
+        gr.HTML(f"<style>{RESTORE_CSS}</style>")
+    return SimpleNamespace(image=image, task=task, blur_row=blur_row, blur=blur, strength=strength, angle=angle,
+                           factor=factor, noise=noise, degrade=degrade, run=run, stop=stop, iterations=iterations,
+                           restarts=restarts, seed=seed, input_view=input_view, result=result, truth=truth,
+                           status=status, candidates=candidates, raw=raw, count=count)
+
+
+def _restore_events(tab: SimpleNamespace, calls: Callbacks, examples: list[dict], model, hub, completion_group: dict,
+                    quick: dict):
+    """Wire the Restore tab; the page's Restore run (for Stop to cancel)."""
+    degradation = [tab.task, tab.blur, tab.strength, tab.angle, tab.factor, tab.noise]
+    inputs = [tab.image, model, hub, *degradation, tab.iterations, tab.restarts, tab.seed]
+    # the API's /restore: the result at its own size; the page's run shows the input and result enlarged alike
+    api_trigger = gr.Button(visible=False)
+    api_trigger.click(calls.restore, inputs, [tab.result, tab.candidates, tab.raw, tab.status], api_name="restore",
+                      **completion_group)
+    ran = tab.run.click(calls.restore_page, inputs,
+                        [tab.input_view, tab.result, tab.candidates, tab.raw, tab.status], api_visibility="private",
+                        show_progress_on=[tab.result, tab.candidates, tab.raw], **completion_group)
+
+    def degrade_example(count, *args):
+        image, truth, status, count = calls.degrade_example(examples, count, *args)
+        return image, gr.Image(value=truth, visible=True), status, count, None, None, None, None
+
+    tab.degrade.click(degrade_example, [tab.count, model, hub, *degradation, tab.seed],
+                      [tab.image, tab.truth, tab.status, tab.count, tab.input_view, tab.result, tab.candidates,
+                       tab.raw], **quick)
+    # the visitor's own image has no truth to show
+    for listener in (tab.image.upload, tab.image.clear):
+        listener(lambda: gr.Image(value=None, visible=False), None, tab.truth, **quick)
+    for listener in (tab.task.change, tab.blur.change):
+        listener(restoring.controls, [tab.task, tab.blur], [tab.blur_row, tab.angle, tab.factor, tab.noise], **quick)
+    return ran
 
 
 def _side(letter: str, what: str, waiting: str, name: str) -> tuple[gr.Markdown, gr.Image, gr.Markdown]:
