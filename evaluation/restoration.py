@@ -89,10 +89,12 @@ def _per_channel(y: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.nd
 
 
 def _deconvolve(y: np.ndarray, case: Case, fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
-    """fn(channel, kernel) on the observation with its edges extended by the kernel's radius (as the
-    engine blurs, replicate), cropped back: the deconvolutions then see no false edge at the border."""
+    """fn(channel, kernel) on the observation with its edges extended (as the engine blurs, replicate),
+    cropped back: the deconvolutions then see no false edge at the border. The margin is wide: scikit-image
+    convolves with zeros beyond it, and Richardson-Lucy's iterations carry that edge inwards (by a kernel's
+    radius each); a margin of the kernel's radius alone cost it 5-10 dB on emoji's white backgrounds."""
     k = case.op.kernel(1.0).double().numpy()
-    r = max(k.shape) // 2 + 2
+    r = max(16, 2 * max(k.shape))
     pad = np.pad(y, ((r, r), (r, r), (0, 0)), mode="edge")
     out = _per_channel(pad, lambda ch: fn(ch, k))
     return out[r:-r, r:-r]
@@ -213,14 +215,17 @@ def tune(images: torch.Tensor, case: Case) -> dict:
 
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, classifier: SmallCNN | None = None,
              case_list: list[Case] | None = None, tune_images: torch.Tensor | None = None, settings: Settings | None = None,
-             figure_columns: int = 6, out: Path | None = None, progress: bool = True, **meta) -> dict:
+             figure_columns: int = 6, out: Path | None = None, progress: bool = True, previous: dict | None = None,
+             **meta) -> dict:
     """The tables for clean images (uint8 N x C x R x R at the model's resolution).
 
     labels and classifier: for semantic accuracy (both or neither). tune_images: where the
     baselines' parameters are chosen (val; default: `images` themselves). settings: the
     engine's (default `Settings()`). Returns {"cases": {case name: {"task", "strength",
     "table": {method: means}, "chosen": ...}}, "clean_accuracy", ..., **meta} (meta: e.g. split,
-    dataset, command, said in the report); with `out`, writes the report there."""
+    dataset, command, said in the report); with `out`, writes the report there. previous: a saved
+    results.json ({"summary", "rows"}) of the same images whose other cases are kept (the cases run
+    now replace theirs, in place)."""
     channels = images.shape[1]
     case_list = case_list if case_list is not None else cases(channels == 3)
     settings = settings or Settings()
@@ -232,6 +237,14 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, cl
     summary = {"cases": {}, "clean_accuracy": clean, "n": len(images), "tune_n": len(tune_images),
                "settings": asdict(settings), **meta}
     rows, figures = [], {}
+    if previous is not None:
+        if previous["summary"]["n"] != len(images):
+            raise ValueError(f"the saved results are of {previous['summary']['n']} images, not {len(images)}")
+        again = {c.name for c in case_list}
+        summary["cases"] = dict(previous["summary"]["cases"])
+        rows = [r for r in previous["rows"] if r["case"] not in again]
+        summary["commands"] = [*previous["summary"].get("commands", [previous["summary"].get("command")]),
+                               meta.get("command")]
     bar = tqdm(total=sum(len(images) * (2 + len(BASELINES[c.task])) for c in case_list), unit="img",
                desc="restoration", file=sys.stderr, disable=not progress)
     for case in case_list:
@@ -309,8 +322,9 @@ def markdown(summary: dict) -> str:
                   f"Seconds per image: wall clock on this machine's CPU, one image at a time.", ""]
     if summary.get("note"):
         lines += [summary["note"], ""]
-    if summary.get("command"):
-        lines += [f"`{summary['command']}`", ""]
+    for command in summary.get("commands") or [summary.get("command")]:
+        if command:
+            lines += [f"`{command}`", ""]
     for name, c in summary["cases"].items():
         lines += [f"### {c['task']}, {c['strength']} (`{c['degradation']}`)", ""]
         head = "| method | PSNR (dB) | SSIM |" + (" semantic acc. |" if has_sem else "") + " s / image |"
@@ -346,6 +360,8 @@ def main(argv=None) -> int:
     p.add_argument("--tasks", default="deblur,upscale,denoise,colorize",
                    help="comma-separated (colorize only runs for colour models)")
     p.add_argument("--out", required=True)
+    p.add_argument("--update", action="store_true",
+                   help="keep the other cases saved in OUT/results.json (same --n and --split): re-run some cases only")
     p.add_argument("--note", help="a sentence for the report (e.g. on the machine's load during the timings)")
     p.add_argument("--rewrite", action="store_true",
                    help="no new runs: write OUT/results.md again from OUT/results.json (with --note)")
@@ -375,7 +391,9 @@ def main(argv=None) -> int:
         p.error(str(err))
     classifier = SmallCNN.load(folder) if folder is not None and labels is not None else None
     command = "python -m evaluation.restoration " + " ".join(sys.argv[1:] if argv is None else argv)
-    summary = evaluate(model, images, labels, classifier, case_list, tune_images, out=Path(args.out),
+    saved = Path(args.out) / "results.json"
+    previous = json.loads(saved.read_text()) if args.update and saved.exists() else None
+    summary = evaluate(model, images, labels, classifier, case_list, tune_images, out=Path(args.out), previous=previous,
                        split=args.split, dataset=dataset, command=command, **({"note": args.note} if args.note else {}))
     print(markdown(summary))
     return 0

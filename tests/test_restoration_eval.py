@@ -93,6 +93,12 @@ def test_colourising_only_for_colour_models_and_the_cli(tiny_checkpoints, rgb, t
     saved = json.loads((out / "results.json").read_text())["summary"]
     assert list(saved["cases"]) == ["denoise-sigma0.2"] and saved["n"] == 2 and saved["clean_accuracy"] is None
     assert (out / "figure-denoise-sigma0.2.png").exists()
+    assert rest.main(["--model", tiny_checkpoints["tiny-rgb"], "--split", "val", "--n", "2", "--tune-n", "2",
+                      "--tasks", "upscale", "--factors", "2", "--update", "--out", str(out)]) == 0
+    saved = json.loads((out / "results.json").read_text())
+    assert list(saved["summary"]["cases"]) == ["denoise-sigma0.2", "upscale-x2"]  # the denoising kept
+    assert {r["case"] for r in saved["rows"]} == {"denoise-sigma0.2", "upscale-x2"} and len(saved["rows"]) == 2 * (3 + 4)
+    assert len(saved["summary"]["commands"]) == 2 and "--update" in saved["summary"]["commands"][1]
     assert rest.main(["--rewrite", "--out", str(out), "--note", "Timed under load."]) == 0
     assert "Timed under load." in (out / "results.md").read_text()
     assert json.loads((out / "results.json").read_text())["summary"]["note"] == "Timed under load."
