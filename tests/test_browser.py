@@ -596,6 +596,13 @@ def test_restore_tab_degrades_an_example_and_restores_it(page, serve, tiny_check
     status = degrade_and_restore(page, "Deblur")
     assert "Undid a Gaussian blur of sigma 2 px" in status and "the result 16×16" in status
 
+    # the visitor's own image: no truth beside it
+    Image.new("RGB", (20, 16), (90, 120, 150)).save(tmp_path / "own.png")
+    page.locator("#restore-input input[type=file]").set_input_files(str(tmp_path / "own.png"))
+    page.locator("#restore-truth").wait_for(state="hidden")
+    page.click("#restore-run")
+    page.wait_for_function(f"() => ({RESTORE_STATUS}).includes('the input is 20×16')", timeout=120_000)
+
     # the API's /restore, from another client
     from gradio_client import handle_file
 

@@ -525,8 +525,7 @@ class Callbacks:
             op = restoring.degradation(task, blur, strength, angle, factor, noise)
             wanted = settings(iterations, restarts, None, seed, DEFAULTS.blend)
             loaded = self.load(model, hub_repo)
-            if isinstance(op, ops.Greyscale) and loaded.model.channels != 3:
-                raise user_error(restoring.NO_COLOUR.format(name=loaded.name), title="Colourise")
+            _can_colourise(op, loaded)
             try:
                 given = normalize(image)
             except inpaint.InpaintError as err:
@@ -540,7 +539,8 @@ class Callbacks:
     def degrade_example(self, examples: list[dict], count: int | None, model: str | None, hub_repo: str = "",
                         task: str = "deblur", blur: str = "gaussian", strength: float = 2.0, angle: float = 0.0,
                         factor: int = 4, noise: float = 0.1, seed: int = DEFAULTS.seed) -> tuple:
-        """The next of `model`'s `examples` (the `count`-th, round the list) at the model's resolution,
+        """The next of `model`'s `examples` (the `count`-th, round the list; any example when the model
+        has none) at the resolution of the model `load(model, hub_repo)` gives,
         degraded as the widgets say (`op.degrade(image, seed)`): (the degraded image for the input,
         the clean one enlarged as the result will be shown (the truth), a status, count + 1)."""
         mine = [e for e in examples if e["model"] == model] or list(examples)
@@ -548,8 +548,7 @@ class Callbacks:
             raise user_error("This app has no example images: upload an image to restore.", title="No example")
         op = restoring.degradation(task, blur, strength, angle, factor, noise)
         loaded = self.load(model, hub_repo)
-        if isinstance(op, ops.Greyscale) and loaded.model.channels != 3:
-            raise user_error(restoring.NO_COLOUR.format(name=loaded.name), title="Colourise")
+        _can_colourise(op, loaded)
         count = int(count or 0)
         example = mine[count % len(mine)]
         clean = restoring.clean_example(example["image"], loaded.model.resolution)
@@ -590,6 +589,12 @@ class Callbacks:
         except gr.Error as err:
             return f"⚠️ {err.message}", ""
         return describe(loaded), card(loaded.folder)
+
+
+def _can_colourise(op: ops.Degradation, loaded: Loaded) -> None:
+    """A gr.Error for colourising with a greyscale model (before its search waits in line)."""
+    if isinstance(op, ops.Greyscale) and loaded.model.channels != 3:
+        raise user_error(restoring.NO_COLOUR.format(name=loaded.name), title="Colourise")
 
 
 def _restored(done: Finished, op, given: Image.Image, loaded: Loaded) -> tuple:
