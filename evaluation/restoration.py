@@ -51,6 +51,7 @@ from .metrics import psnr, ssim
 
 SPLITS = ("val", "test")
 INPUT, PROJECT, TRUTH = "input", "gan-prior", "truth"
+TASKS = ("deblur", "upscale", "denoise", "colorize")
 RL_ITERATIONS = (10, 20, 50, 100, 200, 500)   # Richardson-Lucy's grid
 WIENER_BALANCE = (1e-5, 1e-4, 3e-4, 0.001, 0.003, 0.01, 0.03, 0.1)
 NLM_H = (0.2, 0.3, 0.4, 0.6, 0.8, 1.0)      # non-local means' h in units of the noise's sigma
@@ -282,6 +283,8 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, cl
                 table[method]["semantic"] = float(np.mean([r["semantic"] for r in sel]))
         summary["cases"][case.name] = {"task": case.task, "strength": case.strength, "degradation": repr(case.op),
                                        "table": table, "chosen": chosen}
+        # a case added by --update goes beside its task's others
+        summary["cases"] = dict(sorted(summary["cases"].items(), key=lambda kv: TASKS.index(kv[1]["task"])))
         figures[case.name] = figure(truths[:figure_columns], {m: outputs[m][:figure_columns] for m in methods})
         if out is not None:  # after each case: a long run that is cut short keeps the cases it finished
             write_report(Path(out), summary, rows, {case.name: figures[case.name]})
