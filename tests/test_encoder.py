@@ -99,8 +99,10 @@ def trained(tmp_path_factory):
 
 def test_training_exports_a_companion_that_load_model_attaches(trained):
     folder, out, run = trained
-    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md", "card.json"}
     assert "python -m train.encoder" in (out / "README.md").read_text()
+    training.update_card(out, validation="| a table |")
+    assert "## Validation\n\n| a table |" in (out / "README.md").read_text()
     assert len((run / "log.jsonl").read_text().splitlines()) == 3 and (run / "state.pt").is_file()
     model = load_model(folder)
     assert isinstance(model.encoder, LatentEncoder) and model.encoder.z_dim == model.z_dim

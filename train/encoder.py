@@ -37,6 +37,7 @@ from inpaint.masks import preset, strokes
 from inpaint.models import DCGAN
 
 from .data import DataError, load_images, random_indices
+from .export import CARD_INFO
 from .loop import run_dir, step_seed
 
 PRESET_HOLES = ("center", "left", "right", "top", "bottom", "grid")
@@ -120,15 +121,26 @@ def encoder_loss(E: LatentEncoder, G: torch.nn.Module, x: torch.Tensor, known: t
 
 
 def export_encoder(E: LatentEncoder, out: Path, info: dict) -> Path:
-    """OUT/{config.json, model.safetensors (fp16), README.md}; atomic per file."""
+    """OUT/{config.json, model.safetensors (fp16), README.md, card.json}; atomic per file. card.json
+    keeps the card's facts, so that validation numbers added later (`update_card`) survive a resume."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(dict(E._hub_mixin_config), indent=2) + "\n")
     tmp = out / "model.safetensors.tmp"
     save_file({k: v.detach().half().contiguous().cpu() for k, v in E.state_dict().items()}, str(tmp),
               metadata={"format": "pt"})
     tmp.replace(out / "model.safetensors")
-    (out / "README.md").write_text(card(E, info))
+    update_card(out, **info)
     return out
+
+
+def update_card(out: Path, **facts) -> None:
+    """Add facts (e.g. `validation`, Markdown) to the encoder's card.json and rewrite its README.md."""
+    path = out / CARD_INFO
+    info = json.loads(path.read_text()) if path.exists() else {}
+    info.update(facts)
+    path.write_text(json.dumps(info, indent=2) + "\n")
+    config = json.loads((out / "config.json").read_text())
+    (out / "README.md").write_text(card(LatentEncoder(**config), info))
 
 
 def card(E: LatentEncoder, info: dict) -> str:
