@@ -15,8 +15,8 @@ from inpaint.__main__ import main as inpaint_main
 from inpaint.context_encoder import FOLDER, ContextEncoder
 from inpaint.models import DCGAN, weights_init
 from train.__main__ import main as train_main
+from train.context_encoder import add_evaluation, training_holes
 from train.context_encoder import export as export_encoder
-from train.context_encoder import training_holes
 from train.export import export as export_prior
 
 
@@ -130,6 +130,11 @@ def test_training_runs_exports_a_loadable_folder_and_resumes(image_folder, tmp_p
     assert "python -m train --kind context-encoder --dataset folder:" in card
     loaded = ContextEncoder.from_pretrained(str(out))
     assert loaded.resolution == 16 and loaded.channels == 3
+
+    add_evaluation(out, "| a | table |")
+    add_evaluation(out, "| the | numbers |")  # replaced, not added twice
+    card = (out / "README.md").read_text()
+    assert card.count("## Evaluation") == 1 and "| the | numbers |\n\n## Limits" in card
 
     assert train_main([*args, "--steps", "5", "--resume"]) == 0
     assert [json.loads(line)["step"] for line in (run / "log.jsonl").read_text().splitlines()] == [2, 3, 4, 5]

@@ -176,7 +176,7 @@ def card(config: dict, info: dict, figure: bool) -> str:
         "- command" + ("s (a run, then resumed)" if len(info.get("commands", [])) > 1 else "") + ": "
         + "; then ".join(f"`{c}`" for c in info.get("commands", ["?"])),
         f"- steps: {info.get('steps', '?')} at batch {info.get('batch_size', '?')}, "
-        f"{info.get('seconds', 0) / 60:.1f} minutes on {info.get('device', '?')}; "
+        f"{info.get('seconds', 0) / 60:.1f} minutes (wall clock) on {info.get('device', '?')}; "
         f"this release is step {info.get('best_step', '?')}, the best on validation",
         f"- recipe: {info.get('recipe', '?')}",
         f"- validation ({info.get('val_n', '?')} val images x center, left, top, random, strokes): "
@@ -192,14 +192,24 @@ def card(config: dict, info: dict, figure: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def add_evaluation(out: Path, text: str) -> None:
+    """Write (or replace) the card's evaluation section, before its limits."""
+    card_path = Path(out) / "README.md"
+    body = card_path.read_text()
+    head, limits = body.split("\n## Limits\n", 1)
+    head = head.split("\n## Evaluation\n", 1)[0].rstrip("\n")
+    card_path.write_text(f"{head}\n\n## Evaluation\n\n{text.strip()}\n\n## Limits\n{limits}")
+
+
 @torch.no_grad()
 def completions_figure(model: ContextEncoder, real: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     """8 validation images per mask kind as rows of (original, masked, completion): 3 x 8 per kind."""
     rows = []
     per_mask = len(real) // len(VAL_MASKS)
     model.eval()
+    spread = torch.linspace(0, per_mask - 1, min(8, per_mask)).round().long()  # the val split is ordered by kind
     for k in range(len(VAL_MASKS)):
-        x, h = real[k * per_mask: k * per_mask + 8], holes[k * per_mask: k * per_mask + 8].float()
+        x, h = real[k * per_mask + spread], holes[k * per_mask + spread].float()
         out = model(x, 1 - h)
         rows += [x, x * (1 - h), x * (1 - h) + out * h]
     model.train()
