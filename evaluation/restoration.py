@@ -282,7 +282,7 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, cl
             if clean is not None:
                 table[method]["semantic"] = float(np.mean([r["semantic"] for r in sel]))
         summary["cases"][case.name] = {"task": case.task, "strength": case.strength, "degradation": repr(case.op),
-                                       "table": table, "chosen": chosen}
+                                       "table": table, "chosen": chosen, "paired": paired(rows, case.name, table)}
         # a case added by --update goes beside its task's others
         summary["cases"] = dict(sorted(summary["cases"].items(), key=lambda kv: TASKS.index(kv[1]["task"])))
         figures[case.name] = figure(truths[:figure_columns], {m: outputs[m][:figure_columns] for m in methods})
@@ -290,6 +290,19 @@ def evaluate(model, images: torch.Tensor, labels: torch.Tensor | None = None, cl
             write_report(Path(out), summary, rows, {case.name: figures[case.name]})
     bar.close()
     return summary
+
+
+def paired(rows: list, case: str, table: dict) -> dict:
+    """gan-prior against the best other row by mean PSNR (a classical answer, or the input where there
+    is none), image by image: the mean PSNR difference and its standard error."""
+    others = [m for m in table if m not in (INPUT, PROJECT)] or [INPUT]
+    best = max(others, key=lambda m: table[m]["psnr"])
+    ours = {r["index"]: r["psnr"] for r in rows if r["case"] == case and r["method"] == PROJECT}
+    theirs = {r["index"]: r["psnr"] for r in rows if r["case"] == case and r["method"] == best}
+    diff = np.array([ours[i] - theirs[i] for i in ours if i in theirs])
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else None
+    return {"reference": best, "n": len(diff), "psnr_difference": float(diff.mean()) if len(diff) else None,
+            "standard_error": se}
 
 
 def figure(truths: list[np.ndarray], outputs: dict, scale: int = 3) -> Image.Image:
@@ -335,6 +348,11 @@ def markdown(summary: dict) -> str:
         for method, e in c["table"].items():
             sem = f" {e['semantic']:.2f} |" if has_sem else ""
             lines.append(f"| {method} | {e['psnr']:.2f} | {e['ssim']:.3f} |{sem} {e['seconds']:.3f} |")
+        pair = c.get("paired")
+        if pair and pair["psnr_difference"] is not None:
+            se = f" ± {pair['standard_error']:.2f}" if pair["standard_error"] is not None else ""
+            lines += ["", f"{PROJECT} − {pair['reference']} (the best other row by PSNR), image by image: "
+                          f"{pair['psnr_difference']:+.2f}{se} dB (standard error, n = {pair['n']})."]
         if c["chosen"]:
             lines += ["", "Chosen on val: " + "; ".join(
                 f"{k} {v['parameter']} {v['value']:g} (of " + ", ".join(
@@ -403,10 +421,13 @@ def main(argv=None) -> int:
 
 
 def rewrite(out: Path, note: str | None) -> int:
-    """results.md again from the saved results.json (and the note, when given, saved in both)."""
+    """results.md again from the saved results.json (the paired comparisons recomputed from its rows; the
+    note, when given, saved in both)."""
     saved = json.loads((out / "results.json").read_text())
     if note:
         saved["summary"]["note"] = note
+    for name, case in saved["summary"]["cases"].items():
+        case["paired"] = paired(saved["rows"], name, case["table"])
     write_report(out, saved["summary"], saved["rows"], {})
     print(markdown(saved["summary"]))
     return 0

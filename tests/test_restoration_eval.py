@@ -71,6 +71,10 @@ def test_evaluation_end_to_end(grey, tmp_path, monkeypatch):
     again = restore(grey, degraded[1], noise.op, FAST, seed=1).image
     gan_rows = [r for r in saved["rows"] if r["case"] == noise.name and r["method"] == "gan-prior"]
     assert gan_rows[1]["psnr"] == pytest.approx(psnr(images[1].permute(1, 2, 0).numpy(), np.asarray(again)[..., None]))
+    pair = summary["cases"][noise.name]["paired"]
+    diffs = [g["psnr"] - nl["psnr"] for g, nl in zip(gan_rows, [r for r in saved["rows"] if r["case"] == noise.name
+                                                                  and r["method"] == "nl-means"])]
+    assert pair["reference"] == "nl-means" and pair["psnr_difference"] == pytest.approx(np.mean(diffs))
     md = (tmp_path / "results.md").read_text()
     assert "### denoise, sigma 0.1" in md and "| gan-prior |" in md and "semantic acc." in md
 
