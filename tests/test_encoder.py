@@ -102,7 +102,7 @@ def test_training_exports_a_companion_that_load_model_attaches(trained):
     assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "README.md", "card.json"}
     assert "python -m train.encoder" in (out / "README.md").read_text()
     training.update_card(out, validation="| a table |")
-    assert "## Validation\n\n| a table |" in (out / "README.md").read_text()
+    assert "## Validation (the choices)\n\n| a table |" in (out / "README.md").read_text()
     assert len((run / "log.jsonl").read_text().splitlines()) == 3 and (run / "state.pt").is_file()
     model = load_model(folder)
     assert isinstance(model.encoder, LatentEncoder) and model.encoder.z_dim == model.z_dim
@@ -165,3 +165,17 @@ def test_fused_keeps_the_encoder_out_of_the_state_dict():
     fused = model.fused()  # loads the model's state_dict into a fresh DCGAN: E must not be in it
     assert fused.encoder is model.encoder
     assert set(model.state_dict()) == set(tiny_prior().state_dict())
+
+
+def test_compare_configs():
+    from evaluation.compare import parse_config, report
+
+    warm = parse_config("warm=restarts:8,warm_start:0.75,iterations:30,n:3")
+    assert (warm.name, warm.settings.restarts, warm.settings.warm_start, warm.limit) == ("warm", 8, 0.75, 3)
+    assert parse_config("paper=paper").settings == Settings.paper() and parse_config("today=").settings == Settings()
+    with pytest.raises(ValueError, match="colour"):
+        parse_config("x=colour:1")
+    rows = [{"config": c, "mask": "center", "index": i, "psnr_hole": p, "seconds": s, "iterations": 30}
+            for c, s, ps in (("today", 4.0, (10.0, 12.0)), ("warm", 1.0, (11.0, 12.0))) for i, p in enumerate(ps)]
+    text = report(rows)
+    assert "warm vs today, paired over 2 image-mask pairs: psnr_hole +0.500 ± 0.500 dB" in text and "4.00x less" in text

@@ -167,7 +167,9 @@ def card(E: LatentEncoder, info: dict) -> str:
         f"Adam lr {info.get('lr')}",
     ]
     if info.get("validation"):
-        lines += ["", "## Validation", "", info["validation"]]
+        lines += ["", "## Validation (the choices)", "", info["validation"]]
+    if info.get("evaluation"):
+        lines += ["", "## Evaluation (test split)", "", info["evaluation"]]
     return "\n".join(lines) + "\n"
 
 
