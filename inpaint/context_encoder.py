@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from PIL import Image
 from torch import nn
 
-from . import blend as blending
-from .complete import Completion, Job, Progress, Settings, _restore_mode, _task, _unscaled
+from .complete import Completion, Job, Progress, Settings, _task, paste_back
 from .errors import InpaintError
 from .hub import load_companion
 from .imageio import to_pil
@@ -140,7 +138,7 @@ def complete(model, image: Image.Image, mask, settings: Settings | None = None, 
     fill = encoder.fill(problem.y, problem.known).cpu()  # 1 x C x R x R
     if on_progress is not None:
         on_progress(Progress(1, 1, 0.0, {}, fill[0], problem.y[0].cpu(), problem.known[0].cpu()))
-    blended = _blended(task, fill[0])
+    blended = paste_back(task, [fill[0]])[0]
     fit_error = problem.fit_error(fill[0])
     return Completion(
         image=blended, candidates=[blended], losses=[fit_error], raw=to_pil(fill[0]), raw_candidates=[to_pil(fill[0])],
@@ -148,21 +146,3 @@ def complete(model, image: Image.Image, mask, settings: Settings | None = None, 
         curves={}, stopped_early=False, device=str(problem.y.device), precision="fp32", notes=list(task.notes),
         fit_error=fit_error, in_domain=None,  # the prior's fit_limit is calibrated on the search's fits, not these
     )
-
-
-def _blended(task, fill: torch.Tensor) -> Image.Image:
-    """A fill (C x R x R, [-1, 1]) resized into the task's hole, blended, at the input's full size (PIL)."""
-    # Copied from inpaint.complete._finish (the paste-back of one fill)
-    image, hole, settings = task.image, task.hole, task.settings
-    original = np.asarray(image.convert("RGB") if image.mode == "RGBA" else image)
-    original = original.reshape(image.height, image.width, -1)
-    box = blending.region(hole, settings.blend)  # only the hole's surroundings are resized and blended
-    out = task.fit.undo(fill, box)
-    if out.shape[2] < original.shape[2]:  # a greyscale model filling a colour image
-        out = np.repeat(out, original.shape[2], axis=2)
-    elif out.shape[2] > original.shape[2]:  # a colour model filling a greyscale image: its luma
-        out = out @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
-    blended = _restore_mode(blending.blend_all(original, [out], hole, settings.blend, box)[0], image, hole)
-    if task.full_image is not image:
-        blended = _unscaled(blended, image, task.full_image, task.full_hole, settings.blend)
-    return blended
