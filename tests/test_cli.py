@@ -93,6 +93,7 @@ def run_cli(*args) -> subprocess.CompletedProcess:
     ("mask-not-image", "not a readable image"),
     ("bad-model", "does not exist"),
     ("bad-setting", "restarts must be between"),
+    ("bad-warm-start", "warm_start must be a share"),
 ])
 def test_bad_input_is_one_line_and_a_nonzero_exit(tiny_checkpoints, tmp_path, case, message):
     src = save_photo(tmp_path / "in.png")
@@ -111,7 +112,8 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(tiny_checkpoints, tmp_path, ca
     elif case == "bad-model":
         model = str(tmp_path / "no-such-checkpoint")
     proc = run_cli("--model", model, "--image", str(src), "--mask", str(mask), "--out", str(tmp_path / "o.png"),
-                   *FAST, *(["--restarts", "0"] if case == "bad-setting" else []))
+                   *FAST, *(["--restarts", "0"] if case == "bad-setting" else []),
+                   *(["--warm-start", "2"] if case == "bad-warm-start" else []))
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], proc.stderr
