@@ -180,7 +180,8 @@ class DCGAN(
                     net[i] = nn.Identity()
         fused.eval().requires_grad_(False)
         fused.source = getattr(self, "source", None)
-        fused.encoder = getattr(self, "encoder", None)  # the search's warm start (inpaint.complete), if any
+        # the search's warm start (inpaint.complete), if any; not a submodule: not in the state dict
+        object.__setattr__(fused, "encoder", getattr(self, "encoder", None))
         return fused
 
     @torch.no_grad()

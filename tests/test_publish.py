@@ -47,9 +47,12 @@ def expected_files(root: Path) -> set[str]:
     code = {f"{package}/{p.name}" for package in ("ui", "inpaint") for p in (root / package).glob("*.py")}
     models = {f"checkpoints/{m}/{name}" for m in MODELS
               for name in ("config.json", "model.safetensors", "README.md", "completions.png", "samples.png")}
+    companions = {f"checkpoints/{m}/{companion}/{name}" for m in MODELS for companion in ("context-encoder", "encoder")
+                  for name in ("config.json", "model.safetensors", "README.md")}
+    companions |= {f"checkpoints/{m}/context-encoder/completions.png" for m in MODELS}
     examples = {f"examples/{p.parent.name}/{p.name}" for m in MODELS for p in (root / "examples" / m).glob("*.png")}
     assert examples and {"ui/layout.py", "inpaint/hub.py"} <= code
-    return {"app.py", "README.md", "requirements.txt", "examples/examples.json"} | code | models | examples
+    return {"app.py", "README.md", "requirements.txt", "examples/examples.json"} | code | models | companions | examples
 
 
 @pytest.fixture(params=["xet", "lfs"])
@@ -80,7 +83,8 @@ def test_publish_lands_exactly_what_the_space_needs(hub, tree, capsys):
     assert f"{hub.url}/spaces/{SPACE}" in out
     landed = hub.files(SPACE, "space")
     assert set(landed) == expected_files(tree) | {".gitattributes"}  # the Hub's own stays
-    assert len([name for name in landed if name.endswith(".png")]) == 12 + 2 * len(MODELS)
+    # 12 examples; per model its samples and completions, and its context encoder's completions
+    assert len([name for name in landed if name.endswith(".png")]) == 12 + 3 * len(MODELS)
     for name, content in landed.items():
         if name != ".gitattributes":
             assert content == (tree / name).read_bytes(), name  # weights and pictures byte for byte

@@ -36,6 +36,10 @@ SHIPPED = (
     "checkpoints/*/model.safetensors",
     "checkpoints/*/README.md",
     "checkpoints/*/*.png",
+    # the companion networks inside a checkpoint (inpaint.hub.load_companion): the context encoder, the warm start
+    *(f"checkpoints/*/{companion}/{name}" for companion in ("context-encoder", "encoder")
+      for name in ("config.json", "model.safetensors", "README.md")),
+    "checkpoints/*/context-encoder/*.png",
     "examples/examples.json",
     "examples/*/*.png",
 )
