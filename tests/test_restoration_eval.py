@@ -106,3 +106,12 @@ def test_colourising_only_for_colour_models_and_the_cli(tiny_checkpoints, rgb, t
     assert rest.main(["--rewrite", "--out", str(out), "--note", "Timed under load."]) == 0
     assert "Timed under load." in (out / "results.md").read_text()
     assert json.loads((out / "results.json").read_text())["summary"]["note"] == "Timed under load."
+
+
+def test_the_consistency_sweep_scores_every_pair_on_one_search(grey):
+    from evaluation.consistency import sweep
+
+    images = torch.randint(0, 256, (2, 1, 16, 16), dtype=torch.uint8)
+    scores = sweep(grey, images, ops.GaussianBlur(1), [(1.0, 0.0), (0.3, 3.0)])
+    assert set(scores) == {(1.0, 0.0), (0.3, 3.0)}
+    assert all(len(v) == 2 and all(np.isfinite(v)) for v in scores.values())
