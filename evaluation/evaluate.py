@@ -103,7 +103,8 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
     (e.g. fewer iterations for a quick look) under the same blend."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    methods = check_methods(methods or method_names())
+    methods = check_methods(methods or [m for m in method_names()  # by default, what this model can run
+                                         if m not in registry.names() or registry.get(m).available(model)])
     dataset = model.config["dataset"]
     images, labels, clf_folder = heldout(dataset, split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
@@ -354,8 +355,8 @@ def main(argv=None) -> int:
     p.add_argument("--paper-n", type=int, default=10,
                    help="images per mask for the paper's settings (about a minute each on 2 CPU cores)")
     p.add_argument("--masks", default="center,left,top,random,strokes")
-    p.add_argument("--methods", default=",".join(method_names()),
-                   help=f"comma-separated, from {', '.join(method_names())} (default: all)")
+    p.add_argument("--methods", help=f"comma-separated, from {', '.join(method_names())} "
+                   "(default: all the model can run)")
     p.add_argument("--samples", type=int, default=0, help="also the Fréchet distance of N samples")
     p.add_argument("--update-card", action="store_true", help="write the numbers and completions into the model card")
     p.add_argument("--out", required=True)
@@ -363,7 +364,7 @@ def main(argv=None) -> int:
                    help="no new completions: summarize the rows saved in OUT/results.json again (after a change to the summary)")
     args = p.parse_args(argv)
     try:
-        methods = check_methods(args.methods.split(","))
+        methods = check_methods(args.methods.split(",")) if args.methods else None
     except ValueError as err:
         p.error(str(err))
     command = f"python -m evaluation {' '.join(argv if argv is not None else sys.argv[1:])}"

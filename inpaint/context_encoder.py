@@ -104,6 +104,14 @@ class ContextEncoder(
 # --- the method: one forward pass, pasted back as the search's fills are ------------------------
 
 
+def has_context_encoder(model) -> bool:
+    """Whether the model's checkpoint ships a context encoder (False for a model made in memory)."""
+    try:
+        return load_companion(model, FOLDER, ContextEncoder) is not None
+    except InpaintError:  # a broken one: the method itself says what is wrong
+        return True
+
+
 def context_encoder_of(model) -> ContextEncoder:
     """The model's context encoder (its checkpoint's `context-encoder/` subfolder, loaded once), or an
     InpaintError saying how to train one."""

@@ -19,6 +19,7 @@ from typing import Callable
 from . import context_encoder
 from .complete import Completion, Progress, Settings, complete
 from .errors import InpaintError
+from .models import DCGAN
 
 DEFAULT = "gan-prior"
 
@@ -34,6 +35,8 @@ class Method:
     label: str       # what a picker shows
     summary: str     # one sentence for help texts and the About tab
     run: Runner
+    available: Callable[[DCGAN], bool] = lambda model: True  # can this model run it? (its checkpoint ships
+    #                                                        what the method needs; lists of defaults skip it if not)
 
     def __call__(self, model, image, hole, settings: Settings | None = None,
                  on_progress: Callable[[Progress], bool | None] | None = None) -> Completion:
@@ -76,4 +79,5 @@ register(Method(
     "A network trained to fill holes (Pathak et al., CVPR 2016, as a U-Net) completes the image in one "
     "forward pass: milliseconds instead of a search, and blurrier; the checkpoint must ship one.",
     run=context_encoder.complete,
+    available=context_encoder.has_context_encoder,
 ))

@@ -93,6 +93,9 @@ def test_poisson_blend_and_a_large_image(tmp_path):
 
 def test_a_checkpoint_without_a_context_encoder_says_how_to_train_one(tmp_path):
     model = inpaint.load_model(checkpoint(tmp_path, encoder=False))
+    method = methods.get("context-encoder")
+    assert not method.available(model) and method.available(inpaint.load_model(checkpoint(tmp_path)))
+    assert methods.get("gan-prior").available(model)
     hole = inpaint.preset("center", (24, 18))
     with pytest.raises(inpaint.InpaintError, match="ships no context encoder; train one with python -m train "
                                                    "--kind context-encoder --dataset tiny"):
