@@ -78,14 +78,22 @@ class Blur(Degradation):
     def kernel(self, scale: float) -> torch.Tensor:
         raise NotImplementedError
 
+    def _kernel_for(self, scale: float, limit: int, device, dtype) -> torch.Tensor:
+        """`kernel(scale)` cut to `limit` pixels (past twice the image's size a kernel only sees the
+        replicated edge), on the device: made once per scale and size, not at every search step."""
+        cache = self.__dict__.setdefault("_kernels", {})
+        key = (scale, limit, str(device), dtype)
+        if key not in cache:
+            k = self.kernel(scale)
+            if k.shape[0] > limit:
+                cut = (k.shape[0] - limit) // 2
+                k = k[cut: cut + limit, cut: cut + limit]
+                k = k / k.sum()
+            cache[key] = k.to(device, dtype)
+        return cache[key]
+
     def apply(self, x, scale=1.0):
-        k = self.kernel(scale).to(x.device, x.dtype)
-        # past twice the image's size, a kernel only sees the replicated edge: cut it there
-        limit = 2 * max(x.shape[-2:]) + 1
-        if k.shape[0] > limit:
-            cut = (k.shape[0] - limit) // 2
-            k = k[cut: cut + limit, cut: cut + limit]
-            k = k / k.sum()
+        k = self._kernel_for(scale, 2 * max(x.shape[-2:]) + 1, x.device, x.dtype)
         if k.numel() == 1:
             return x
         padded = _replicate(x, k.shape[0] // 2, k.shape[1] // 2)
