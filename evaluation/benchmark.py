@@ -2,9 +2,10 @@
 
     python -m evaluation.benchmark [--models checkpoints/fashion-mnist-32,checkpoints/emoji-64] [--repeats 3]
 
-For each model: the default settings (a whole completion, timed end to end, median of
---repeats, after one untimed warm-up call whose time is reported as "first call"), the
-default settings' optimization loop in fp32 and bf16, and the paper's settings (1000
+For each model: the default settings (`Settings.for_model`: the warm start where the model
+ships an encoder; a whole completion, timed end to end, median of --repeats, after one untimed
+warm-up call whose time is reported as "first call"), the search from the prior alone
+(`Settings()`, "cold"), the default settings' optimization loop in fp32 and bf16, and the paper's settings (1000
 iterations x 64 restarts, fp32; the per-iteration time is measured over --paper-iterations
 steps and a completion is 1000 of them, since the paper's algorithm has no early stop).
 Peak memory is the resident set of a fresh process running that case, and on a GPU also
@@ -62,9 +63,11 @@ def _case(model_path: str, case: str, repeats: int, paper_iterations: int, loop_
     img = Image.fromarray(arr.squeeze(-1) if model.channels == 1 else arr).resize((r, r), Image.BICUBIC)
     hole = preset("center", (r, r))
     if case == "default":
+        settings = Settings.for_model(model)
+    elif case == "cold":
         settings = Settings()
     elif case in ("fp32", "bf16"):  # the default loop, no early stop, fixed precision
-        settings = Settings(iterations=loop_iterations, patience=0, precision=case)
+        settings = Settings.for_model(model, iterations=loop_iterations, patience=0, precision=case)
     else:
         settings = Settings.paper(iterations=paper_iterations)
     # the first call of a process pays for one-time set-up (oneDNN kernels, folding BatchNorm);
@@ -129,7 +132,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m evaluation.benchmark", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS))
-    p.add_argument("--cases", default="default,fp32,bf16,paper")
+    p.add_argument("--cases", default="default,cold,fp32,bf16,paper")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--paper-iterations", type=int, default=50)
     p.add_argument("--loop-iterations", type=int, default=100, help="steps for the fp32 vs bf16 cases")
@@ -155,13 +158,20 @@ def main(argv=None) -> int:
     lines = [header, "", "| model | settings | restarts | precision | iterations | s / iteration | s / completion | "
              "first call, 2 it (s) | peak RSS (MiB) |" + (" peak GPU memory (MiB) |" if gpu else ""),
              "|---|---|---|---|---|---|---|---|---|" + ("---|" if gpu else "")]
-    names = {"default": "default (early stop)", "fp32": "default loop, fixed steps", "bf16": "default loop, fixed steps",
+    names = {"default": "default (early stop)", "cold": "Settings(): no warm start", "fp32": "default loop, fixed steps", "bf16": "default loop, fixed steps",
              "paper": "paper (1000 it)"}
     for r in rows:
         lines.append(f"| {r['model']} | {names[r['case']]} | {r['restarts']} | {r['precision']} | {r['iterations']:.0f} | "
                      f"{r['seconds_per_iteration'] * 1000:.1f} ms | {r['seconds_per_completion']:.2f} | "
                      f"{r['first_call_2_iterations']:.2f} | {r['peak_rss_mib']:.0f} |"
                      + (f" {r['peak_gpu_mib']:.0f} |" if gpu else ""))
+    for model_name in dict.fromkeys(r["model"] for r in rows):
+        per = {r["case"]: r["seconds_per_completion"] for r in rows if r["model"] == model_name}
+        if "default" in per:
+            lines.append("")
+            lines.append(f"{model_name}: the default completion takes " + ", ".join(
+                f"{per[case] / per['default']:.1f}x less time than {names[case]}" for case in ("cold", "paper")
+                if case in per))
     for model_name, speeds in train.items():
         lines.append("")
         lines.append(f"Training step ({model_name}, batch 64): " + ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()))

@@ -99,8 +99,9 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
     """The table for n images of `split` ("val" for choices, "test" for reports) per mask.
 
     methods: names from `method_names()` (default: all). settings: the registered methods'
-    (default `Settings()`). The paper's search is `Settings.paper()` with `paper_overrides`
-    (e.g. fewer iterations for a quick look) under the same blend."""
+    (default `Settings.for_model(model)`: the warm start where the model ships an encoder). The
+    paper's search is `Settings.paper()` with `paper_overrides` (e.g. fewer iterations for a
+    quick look) under the same blend."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     methods = check_methods(methods or [m for m in method_names()  # by default, what this model can run
@@ -111,7 +112,7 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
     images = images[pick]
     labels = labels[pick] if labels is not None else None
     classifier = SmallCNN.load(clf_folder) if clf_folder is not None else None
-    settings = settings or Settings()
+    settings = settings or Settings.for_model(model)
     paper = replace(Settings.paper(**(paper_overrides or {})), blend=settings.blend)
     if GAN_PRIOR in methods and settings.blend != "none":
         methods = (*methods, NO_BLEND)
@@ -337,7 +338,8 @@ def completions_grid(model, n: int = 8, masks=("center", "left", "strokes"), spl
         img = images[idx]
         arr = img.permute(1, 2, 0).numpy().squeeze(-1) if img.shape[0] == 1 else img.permute(1, 2, 0).numpy()
         hole = preset(masks[i % len(masks)], (arr.shape[1], arr.shape[0]), seed=i)
-        done = np.asarray(registry.get(GAN_PRIOR).run(model, Image.fromarray(arr), hole, Settings(seed=i)).image)
+        done = np.asarray(registry.get(GAN_PRIOR).run(model, Image.fromarray(arr), hole,
+                                                              Settings.for_model(model, seed=i)).image)
         shown = arr.copy()
         shown[hole] = 127
         for row, a in zip(rows, (arr, shown, done)):

@@ -35,7 +35,7 @@ def requests(model, folder: Path, n: int) -> list[tuple]:
     for i in range(n):
         example = examples[i % len(examples)]
         image = read_image(ROOT / "examples" / example["image"])
-        out.append((image, preset(example["hole"], image.size, seed=i), Settings(seed=i)))
+        out.append((image, preset(example["hole"], image.size, seed=i), Settings.for_model(model, seed=i)))
     return out
 
 

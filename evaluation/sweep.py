@@ -44,7 +44,7 @@ def sweep(model, field: str, values: list, n: int, masks: list[str], split: str 
     images, labels, clf_folder = heldout(model.config["dataset"], split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[offset: offset + n]
     classifier = SmallCNN.load(clf_folder) if clf_folder is not None and labels is not None else None
-    base = settings or Settings()
+    base = settings or Settings.for_model(model)
     rows = []
     for value in values:
         for mask_name in masks:

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from . import methods
 from . import operators as ops
 from .blend import BLENDS
-from .complete import Settings, restore
+from .complete import WARM, Settings, restore
 from .errors import InpaintError
 from .imageio import IMAGE_SUFFIXES, read_image
 from .masks import PRESETS, from_image, preset
@@ -59,11 +59,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="write the degraded copy of each (clean) image instead of restoring it; no model is loaded")
     p.add_argument("--method", choices=methods.names(), default=methods.DEFAULT,
                    help="how to fill: " + "; ".join(f"{m.name}: {m.label}" for m in methods.METHODS.values()))
-    p.add_argument("--iterations", type=int, default=d.iterations)
-    p.add_argument("--restarts", type=int, default=d.restarts)
-    p.add_argument("--warm-start", type=float, default=d.warm_start, metavar="SHARE",
-                   help="share of the restarts started from the checkpoint's encoder, when it has one "
-                   "(inpainting only; e.g. --restarts 8 --iterations 30 --warm-start 0.75: the measured fast settings)")
+    # None: the model's defaults (Settings.for_model), which depend on whether its checkpoint ships an encoder
+    p.add_argument("--iterations", type=int, help=f"Adam steps at most (default: {WARM['iterations']} for a model "
+                   f"with a warm-start encoder, filling a hole; else {d.iterations})")
+    p.add_argument("--restarts", type=int, help=f"random starts searched side by side (default: {WARM['restarts']} "
+                   f"with a warm-start encoder, filling a hole; else {d.restarts})")
+    p.add_argument("--warm-start", type=float, metavar="SHARE",
+                   help="share of the restarts started from the checkpoint's encoder, when it has one (inpainting "
+                   f"only; default: {WARM['warm_start']:g} with one, else 0: all from the prior)")
     p.add_argument("--lam", type=float, default=d.lam, help="weight of the perceptual loss")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: CUDA when present, "
@@ -145,9 +148,9 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:
-        base = Settings.paper() if args.paper else Settings()
-        search = {} if args.paper else dict(iterations=args.iterations, restarts=args.restarts, lam=args.lam,
-                                                  warm_start=args.warm_start)
+        base = Settings.paper() if args.paper else Settings.for_model(model, restoring=op is not None)
+        given = dict(iterations=args.iterations, restarts=args.restarts, warm_start=args.warm_start)
+        search = {} if args.paper else {"lam": args.lam, **{k: v for k, v in given.items() if v is not None}}
         settings = dataclasses.replace(base, **search, seed=args.seed, blend=args.blend,
                                        candidates=max(1, args.candidates), max_side=args.max_side or None)
     except InpaintError as err:
@@ -160,6 +163,7 @@ def main(argv=None) -> int:
                    file=sys.stderr, dynamic_ncols=True)
 
         def on_progress(p, bar=bar):
+            bar.total = p.total  # the method's own count (the context encoder: one pass)
             bar.update(p.iteration - bar.n)
             bar.set_postfix(loss=f"{p.loss:.3f}")
 

@@ -36,12 +36,18 @@ from .models import DCGAN
 MAX_SEED = 2**32 - 1  # seeds are 0..2^32-1: what every front end can pass exactly (JSON numbers, sliders)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DISTINCT = 0.02       # candidates closer than this (mean |difference| in the hole, [-1, 1] scale) are one fill
+# the search's defaults for a model whose checkpoint ships a warm-start encoder (`model.encoder`), filling a hole:
+# 6 of 8 restarts from E, 30 steps. Chosen on val (fashion 160 pairs, emoji 32) against Settings(); on test
+# 3.7x / 4.7x less time with hole PSNR +0.35 / +0.68 dB (README: "A learned warm start for the search")
+WARM = dict(restarts=8, warm_start=0.75, iterations=30)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How a completion is searched for. The defaults are this project's fast settings;
-    `Settings.paper()` gives the seed algorithm as published."""
+    """How a completion is searched for. `Settings()` is the search from the prior alone (any model,
+    any task); `Settings.for_model(model)` is what `complete` and every front end use when not
+    told otherwise: the faster warm start where the model has an encoder. `Settings.paper()`
+    gives the seed algorithm as published."""
 
     iterations: int = 40        # Adam steps at most (early stopping may end sooner)
     restarts: int = 32          # K starts, optimized as one batch
@@ -63,6 +69,15 @@ class Settings:
 
     def __post_init__(self):
         _check(self)
+
+    @classmethod
+    def for_model(cls, model: DCGAN, restoring: bool = False, **overrides) -> "Settings":
+        """The defaults for `model`: `WARM` (fewer restarts, most of them started from the model's
+        encoder, fewer steps) when its checkpoint ships a warm-start encoder and the task is a
+        hole to fill; otherwise `Settings()` (E reads masked images only, so restoring starts
+        from the prior). `overrides` replace single fields."""
+        base = WARM if not restoring and getattr(model, "encoder", None) is not None else {}
+        return cls(**{**base, **overrides})
 
     @classmethod
     def paper(cls, **overrides) -> "Settings":
@@ -123,7 +138,7 @@ class Job:
 
     image: Image.Image
     mask: Image.Image | np.ndarray | None  # True / white = hole (None with a degradation)
-    settings: Settings = field(default_factory=Settings)
+    settings: Settings | None = None       # None: Settings.for_model(model), or Settings() for a restoration
     on_progress: Callable[[Progress], bool | None] | None = None
     progress_every: int = 10
     degradation: ops.Degradation | None = None  # restore: what happened to the image (its hole included)
@@ -145,8 +160,9 @@ def complete(
     settings: `Settings` (keyword `overrides` replace single fields). on_progress: called
     every `progress_every` iterations with a `Progress`; return True from it to stop early
     and get the best so far. Raises InpaintError for inputs a user can get wrong.
+    Without `settings`: `Settings.for_model(model)`, the warm start when the model has an encoder.
     """
-    settings = settings or Settings()
+    settings = settings or Settings.for_model(model)
     if overrides:
         settings = dataclasses.replace(settings, **overrides)  # validated again, as Settings always are
     return complete_many(model, [Job(image, mask, settings, on_progress, progress_every)])[0]
@@ -171,15 +187,21 @@ def restore(
     (`operators.compose(GaussianBlur(2), Mask(hole))`). The result is the clean image's size
     (the input's times the factor when upscaling); `complete(model, image, mask)` is
     `restore(model, image, Mask(mask))`. Settings, progress, stopping, candidates and the
-    result type are `complete`'s.
+    result type are `complete`'s; without `settings`, `Settings()` (the warm start reads holes only:
+    a mask alone gets `complete`'s defaults).
     """
-    settings = settings or Settings()
-    if overrides:
-        settings = dataclasses.replace(settings, **overrides)
     if not isinstance(degradation, ops.Degradation):
         raise InpaintError(f"the degradation must be one of inpaint.operators' (GaussianBlur, Downsample, Noise, "
                            f"Greyscale, Mask, ...), got {type(degradation).__name__}")
+    settings = settings or Settings.for_model(model, restoring=restoring(degradation))
+    if overrides:
+        settings = dataclasses.replace(settings, **overrides)
     return complete_many(model, [Job(image, None, settings, on_progress, progress_every, degradation)])[0]
+
+
+def restoring(degradation: ops.Degradation | None) -> bool:
+    """Whether `degradation` asks for more than a hole to be filled (a blur, downsampling, ...)."""
+    return degradation is not None and not all(isinstance(op, ops.Mask) for op in ops.compose(degradation).parts)
 
 
 def complete_many(model: DCGAN, jobs: Sequence[Job]) -> list[Completion]:
@@ -247,13 +269,14 @@ class _Task:
 
 def _task(model: DCGAN, job: Job) -> _Task:
     """Check and normalize one job's inputs (an InpaintError for what a user got wrong)."""
-    settings = job.settings or Settings()
     started = time.perf_counter()
     if job.degradation is not None:
         chain = ops.compose(job.degradation)
-        if not all(isinstance(op, ops.Mask) for op in chain.parts):
+        if restoring(chain):
+            settings = job.settings or Settings.for_model(model, restoring=True)
             return _restoration_task(model, job, chain, settings, started)
         job = dataclasses.replace(job, mask=chain.hole, degradation=None)  # a mask alone: inpainting
+    settings = job.settings or Settings.for_model(model)
     image, hole = _inputs(job.image, job.mask)
     full_image, full_hole, notes = image, hole, []
     if settings.max_side is not None and max(image.size) > settings.max_side:

@@ -39,7 +39,7 @@ from PIL import Image
 
 from . import hub, methods
 from . import operators as ops
-from .complete import Completion, Job, Progress, Settings, batch_key, complete, complete_each
+from .complete import Completion, Job, Progress, Settings, batch_key, complete, complete_each, restoring
 from .errors import InpaintError, ModelLoadError
 from .models import DCGAN
 
@@ -234,7 +234,7 @@ class Service:
                                    f"the method '{runner.name}' only fills holes")
             if hole is not None:
                 degradation = ops.compose(degradation, ops.Mask(hole))
-        settings = self.limits.check(settings or Settings())
+        settings = self.limits.check(settings or Settings.for_model(model, restoring=restoring(degradation)))
         signal = threading.Event()
         if caller is not None:
             with self._lock:

@@ -179,3 +179,60 @@ def test_compare_configs():
             for c, s, ps in (("today", 4.0, (10.0, 12.0)), ("warm", 1.0, (11.0, 12.0))) for i, p in enumerate(ps)]
     text = report(rows)
     assert "warm vs today, paired over 2 image-mask pairs: psnr_hole +0.500 ± 0.500 dB" in text and "4.00x less" in text
+
+
+def test_the_defaults_follow_the_model():
+    from inpaint.complete import WARM
+
+    warm, cold = attach(tiny_prior(), tiny_encoder()), attach(tiny_prior(), None)
+    assert Settings.for_model(warm) == Settings(**WARM) and WARM["restarts"] < Settings().restarts
+    assert Settings.for_model(cold) == Settings()
+    assert Settings.for_model(warm, restoring=True) == Settings()  # E reads holes only
+    assert Settings.for_model(warm, seed=3, restarts=16) == Settings(**{**WARM, "restarts": 16}, seed=3)
+
+
+def test_complete_without_settings_starts_warm_and_restore_cold(trained, monkeypatch):
+    from inpaint import operators as ops
+    from inpaint import restore
+    from inpaint.complete import WARM
+    from inpaint.service import Finished, Service
+
+    model = load_model(trained[0])
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8), "L")
+    hole = preset("center", (8, 8))
+    asked = []
+    propose = model.encoder.propose
+    monkeypatch.setattr(model.encoder, "propose", lambda y, known, n, generator: asked.append(n) or
+                        propose(y, known, n, generator))
+    result = complete(model, image, hole)
+    warm = round(WARM["restarts"] * WARM["warm_start"])
+    assert asked == [warm] and result.iterations <= WARM["iterations"]
+    asked.clear()
+    assert restore(model, image, ops.Mask(hole)).iterations <= WARM["iterations"] and asked == [warm]
+    asked.clear()
+    done = restore(model, image, ops.Noise(0.1), iterations=2)
+    assert asked == [] and len(done.candidates) >= 1
+    reports = list(Service().run(model, image, hole, None))
+    assert isinstance(reports[-1], Finished) and reports[-1].settings.restarts == WARM["restarts"]
+    assert asked == [warm]
+    cold = list(Service().restore(model, image, ops.Noise(0.1)))[-1]
+    assert cold.settings.restarts == Settings().restarts and asked == [warm]
+
+
+def test_the_cli_takes_the_models_defaults_unless_told(trained, tmp_path, monkeypatch):
+    import inpaint.__main__ as cli
+    from inpaint import methods
+    from inpaint.complete import WARM
+
+    Image.fromarray(np.full((8, 8), 100, np.uint8), "L").save(tmp_path / "in.png")
+    seen = []
+    real = methods.get()
+    monkeypatch.setattr(cli.methods, "get", lambda name=None: methods.Method(
+        real.name, real.label, real.summary, run=lambda m, i, h, s, **kw: seen.append(s) or real.run(m, i, h, s, **kw)))
+    base = ["--model", str(trained[0]), "--image", str(tmp_path / "in.png"), "--preset", "center",
+            "--out", str(tmp_path / "out.png")]
+    assert cli.main(base) == 0
+    assert (seen[-1].restarts, seen[-1].iterations, seen[-1].warm_start) == (
+        WARM["restarts"], WARM["iterations"], WARM["warm_start"])
+    assert cli.main(base + ["--restarts", "5", "--warm-start", "0"]) == 0
+    assert (seen[-1].restarts, seen[-1].iterations, seen[-1].warm_start) == (5, WARM["iterations"], 0.0)
