@@ -14,6 +14,7 @@ import app
 import inpaint
 from inpaint import methods
 from inpaint import operators as ops
+from inpaint.complete import WARM as WARM_SEARCH
 from inpaint.service import Limits, Service
 from pictures import box, mask_image, photo
 from ui import layout
@@ -273,7 +274,8 @@ def test_an_example_is_filled_once_then_its_stored_result_is_shown(calls, tmp_pa
 def test_a_stopped_example_fill_is_not_stored(calls, tmp_path, monkeypatch):
     photo(40, 30).save(tmp_path / "example.png")
     example = {"model": "tiny-rgb", "image": str(tmp_path / "example.png"), "hole": "center"}
-    monkeypatch.setattr(callbacks, "DEFAULTS", inpaint.Settings(iterations=2000, restarts=2, patience=0))
+    long = inpaint.Settings(iterations=2000, restarts=2, patience=0)
+    monkeypatch.setattr(inpaint.Settings, "for_model", classmethod(lambda cls, model, **_: long))  # the example's
     request = SimpleNamespace(session_hash="session-1")
     gen = calls.fill_example(example, request=request)
     assert "Searching" in next(gen)[3]
@@ -447,7 +449,7 @@ def test_api_inpaint(served, tmp_path):
     result, *_rest = client.predict(bw, iterations=5, restarts=2, api_name="/inpaint")
     assert (np.asarray(Image.open(result).convert("RGB"))[~hole] == np.asarray(image)[~hole]).all()
 
-    # every input but the editor value has a default; the method is the last of them
+    # every input but the editor value has a default; the method and then the warm start are the last of them
     api = client.view_api(print_info=False, return_format="dict")
     params = api["named_endpoints"]["/inpaint"]["parameters"]
     # the page's own events (its run with the loss plot and the domain warning, the side by side) are not the API's
@@ -455,7 +457,13 @@ def test_api_inpaint(served, tmp_path):
     assert len(api["named_endpoints"]["/inpaint"]["returns"]) == 4
     assert params[0]["parameter_name"] == "editor" and not params[0]["parameter_has_default"]
     assert all(p["parameter_has_default"] for p in params[1:])
-    assert params[-1]["parameter_name"] == "method" and params[-1]["parameter_default"] == methods.DEFAULT
+    assert params[-2]["parameter_name"] == "method" and params[-2]["parameter_default"] == methods.DEFAULT
+    # the search's size and warm start left out: the chosen model's defaults (tiny-rgb has no encoder: Settings())
+    defaults = {p["parameter_name"]: p["parameter_default"] for p in params}
+    assert params[-1]["parameter_name"] == "warm_start"
+    assert defaults["iterations"] is defaults["restarts"] is defaults["warm_start"] is None
+    *_rest, status = client.predict(bw, api_name="/inpaint")
+    assert f"{inpaint.Settings().restarts} restarts" in status
     result, *_rest = client.predict(bw, iterations=5, restarts=2, method=methods.DEFAULT, api_name="/inpaint")
     assert Image.open(result).size == image.size
 
@@ -593,7 +601,7 @@ def test_side_by_side_runs_the_same_image_and_hole_again(calls):
     assert "Fill a hole" in error_message(excinfo)
     result, _, _, status = final(calls.inpaint(value, "tiny-rgb", "", **FAST, grow=2))[1]
     first, heading, shown, shown_status = remember(value, 2, "tiny-rgb", "", FAST["iterations"], FAST["restarts"],
-                                                   0.0, 0, "poisson", methods.DEFAULT, result, status)
+                                                   0.0, 0.0, 0, "poisson", methods.DEFAULT, result, status)
     assert heading == "### A · tiny-rgb · your settings" and shown is result and shown_status == status
 
     previews, (b_heading, b_image, b_status) = final(calls.second(first, "tiny-grey", "paper", 12))
@@ -814,7 +822,7 @@ def test_both_runs_the_gan_prior_then_the_context_encoder_on_the_same_image_and_
     _, (result, _, _, status, *_rest) = final(calls.fill(value, "tiny-rgb", "", **FAST, grow=2, method=BOTH))
     assert not used and "Both side by side" in status  # A is the GAN prior's search
     assert f"{FAST['iterations']} iterations" in status
-    first, heading, *_ = remember(value, 2, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0, "poisson",
+    first, heading, *_ = remember(value, 2, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0.0, 0, "poisson",
                                   BOTH, result, status)
     assert heading == "### A · tiny-rgb · the GAN prior, your settings"
     outputs = list(calls.both(first))
@@ -833,7 +841,7 @@ def test_both_on_a_model_without_a_context_encoder_says_so_and_keeps_a(calls):
     image = photo(40, 30)
     value = editor(image, box(image.size))
     _, (result, _, _, status, *_rest) = final(calls.fill(value, "tiny-rgb", "", **FAST, method=BOTH))
-    first, *_ = remember(value, 0, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0, "poisson", BOTH,
+    first, *_ = remember(value, 0, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0.0, 0, "poisson", BOTH,
                          result, status)
     with pytest.warns(UserWarning, match="ships no context encoder"):
         heading, b_image, b_status, tab = list(calls.both(first))[-1]
@@ -851,7 +859,7 @@ def test_side_by_side_b_can_be_the_context_encoder(calls, monkeypatch):
     image = photo(40, 30)
     value = editor(image, box(image.size))
     result, _, _, status = final(calls.inpaint(value, "tiny-rgb", "", **FAST))[1]
-    first, *_ = remember(value, 0, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0, "poisson",
+    first, *_ = remember(value, 0, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0.0, 0, "poisson",
                          methods.DEFAULT, result, status)
     b_heading, b_image, b_status = final(calls.second(first, "tiny-rgb", CONTEXT_ENCODER, 12))[1]
     assert len(used) == 1 and b_heading == "### B · tiny-rgb · the context encoder" and b_image.size == image.size
@@ -883,3 +891,130 @@ def test_api_restore(served, tmp_path):
     with pytest.raises(Exception, match="Colourising needs a colour model: tiny-grey is greyscale"):
         client.predict(handle_file(str(tmp_path / "small.png")), model="tiny-grey", task="colourise",
                        api_name="/restore")
+
+
+# --- each model's search defaults: the warm start (Settings.for_model) ---------------------------------------
+
+WARM = inpaint.Settings(**WARM_SEARCH)  # the defaults of a model that ships a warm-start encoder
+
+
+@pytest.fixture(scope="module")
+def warm_checkpoints(tiny_checkpoints, tmp_path_factory) -> dict[str, str]:
+    """"tiny-warm" (tiny-rgb with an untrained warm-start encoder beside it), first, then the tiny checkpoints."""
+    import shutil
+
+    import torch
+
+    from inpaint.encoder import LatentEncoder
+    from inpaint.hub import ENCODER_NAME
+
+    folder = shutil.copytree(tiny_checkpoints["tiny-rgb"], tmp_path_factory.mktemp("warm") / "tiny-warm")
+    torch.manual_seed(0)
+    LatentEncoder(resolution=16, channels=3, z_dim=8, width=4).save_pretrained(folder / ENCODER_NAME)
+    return {"tiny-warm": str(folder), **tiny_checkpoints}
+
+
+@pytest.fixture
+def warm_calls(warm_checkpoints) -> Callbacks:
+    return callbacks_for(warm_checkpoints)
+
+
+def searched(calls: Callbacks, monkeypatch) -> list[inpaint.Settings]:
+    """The settings of each search the service runs, from now on."""
+    seen, run = [], calls.service.run
+
+    def spy(model, image, hole, settings=None, **kwargs):
+        seen.append(settings)
+        return run(model, image, hole, settings, **kwargs)
+
+    monkeypatch.setattr(calls.service, "run", spy)
+    return seen
+
+
+def test_the_search_sliders_show_the_chosen_models_defaults(warm_calls):
+    assert WARM.warm_start > 0 and (WARM.iterations, WARM.restarts) != (inpaint.Settings().iterations,
+                                                                         inpaint.Settings().restarts)
+    iterations, restarts, warm = warm_calls.search_defaults("tiny-warm", "")
+    assert (iterations, restarts, warm.value) == (WARM.iterations, WARM.restarts, WARM.warm_start)
+    assert warm.interactive and warm.info == callbacks.WARM_START_INFO
+    # a model without an encoder: the cold search, and a warm start that would be ignored can't be moved
+    iterations, restarts, warm = warm_calls.search_defaults("tiny-rgb", "")
+    cold = inpaint.Settings()
+    assert (iterations, restarts, warm.value) == (cold.iterations, cold.restarts, 0.0)
+    assert warm.interactive is False and "ships none" in warm.info
+    # a model that does not load changes nothing (the model's summary says why)
+    assert warm_calls.search_defaults("tiny-warm", "/etc") == (gr.skip(),) * 3
+
+
+def _sliders(demo: gr.Blocks) -> dict:
+    return {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None) in
+            ("iterations", "restarts", "warm-start")}
+
+
+def test_the_page_starts_at_the_first_models_defaults(warm_checkpoints, tiny_checkpoints, tmp_path, monkeypatch):
+    shown = _sliders(layout.build_demo(warm_checkpoints, []))
+    assert (shown["iterations"].value, shown["restarts"].value, shown["warm-start"].value) == \
+           (WARM.iterations, WARM.restarts, WARM.warm_start)
+    assert shown["warm-start"].interactive is not False
+    shown = _sliders(layout.build_demo(tiny_checkpoints, []))  # tiny-rgb first: no encoder
+    cold = inpaint.Settings()
+    assert (shown["iterations"].value, shown["restarts"].value, shown["warm-start"].value) == \
+           (cold.iterations, cold.restarts, 0.0)
+    assert shown["warm-start"].interactive is False
+    # a first model that does not load: the cold defaults (the page says why when it loads)
+    shown = _sliders(layout.build_demo({"broken": str(tmp_path / "none")}, []))
+    assert (shown["iterations"].value, shown["restarts"].value) == (cold.iterations, cold.restarts)
+
+
+def test_the_inpaint_tab_searches_with_the_models_defaults_and_the_warm_start_asked_for(warm_calls, monkeypatch):
+    seen = searched(warm_calls, monkeypatch)
+    image = photo(40, 30)
+    value = editor(image, box(image.size))
+    # left out (an API caller's omission): the model's defaults
+    status = final(warm_calls.inpaint(value, "tiny-warm"))[1][3]
+    assert seen[-1] == WARM and f"{WARM.restarts} restarts" in status
+    final(warm_calls.inpaint(value, "tiny-rgb"))
+    assert seen[-1] == inpaint.Settings()
+    # a warm start asked for reaches the search; so does the rest of what is given, the others the model's
+    final(warm_calls.fill(value, "tiny-warm", "", 20, 4, warm_start=0.5))
+    assert (seen[-1].iterations, seen[-1].restarts, seen[-1].warm_start) == (20, 4, 0.5)
+    final(warm_calls.inpaint(value, "tiny-warm", "", restarts=4))
+    assert (seen[-1].iterations, seen[-1].restarts, seen[-1].warm_start) == (WARM.iterations, 4, WARM.warm_start)
+    with pytest.raises(gr.Error) as excinfo:
+        final(warm_calls.inpaint(value, "tiny-warm", "", warm_start=1.5))
+    assert "warm_start must be a share" in error_message(excinfo)
+
+
+def test_side_by_side_b_reuses_as_warm_start(warm_calls, monkeypatch):
+    seen = searched(warm_calls, monkeypatch)
+    image = photo(40, 30)
+    value = editor(image, box(image.size))
+    result, _, _, status = final(warm_calls.inpaint(value, "tiny-warm", "", **FAST, warm_start=0.5))[1]
+    first, *_ = remember(value, 0, "tiny-warm", "", FAST["iterations"], FAST["restarts"], 0.5, 0.0, 0, "poisson",
+                         methods.DEFAULT, result, status)
+    final(warm_calls.second(first, "tiny-warm", "same", 12))
+    assert seen[-1] == seen[0] and seen[-1].warm_start == 0.5  # A's settings, its warm start among them
+    final(warm_calls.second(first, "tiny-warm", "paper", 3))
+    assert seen[-1].warm_start == inpaint.Settings.paper().warm_start  # the paper's own: from the prior
+
+
+def test_an_example_is_filled_with_its_models_defaults(warm_calls, tmp_path, monkeypatch):
+    """The example's fill, the sliders it sets and a fill with the widgets so set give one result (the
+    stored one stays what the page would give)."""
+    seen = searched(warm_calls, monkeypatch)
+    photo(40, 30).save(tmp_path / "example.png")
+    example = {"model": "tiny-warm", "image": str(tmp_path / "example.png"), "hole": "center"}
+    done = final(warm_calls.fill_example(example))[1]
+    assert seen[-1] == WARM and f"{WARM.restarts} restarts" in done[3]
+    iterations, restarts, warm = warm_calls.search_defaults("tiny-warm")
+    filled = final(warm_calls.fill(example_value(example), "tiny-warm", "", iterations, restarts,
+                                   warm_start=warm.value))[1]
+    assert seen[-1] == WARM and (np.asarray(filled[0]) == np.asarray(done[0])).all()
+
+
+def test_the_about_text_gives_both_defaults():
+    text = " ".join(layout.method_text(Limits()).split())
+    cold = inpaint.Settings()
+    assert (f"{WARM.restarts} restarts ({round(WARM.restarts * WARM.warm_start)} of them started from the model's "
+            f"encoder) × {WARM.iterations} iterations") in text
+    assert f"else {cold.restarts} restarts × {cold.iterations} iterations" in text

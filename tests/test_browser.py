@@ -252,7 +252,8 @@ def test_stop_takes_a_waiting_request_out_of_the_queue(page, serve, tiny_checkpo
     from ui import callbacks
 
     plain = callbacks.settings
-    monkeypatch.setattr(callbacks, "settings", lambda *args: dataclasses.replace(plain(*args), patience=0))
+    monkeypatch.setattr(callbacks, "settings",
+                        lambda *args, **kwargs: dataclasses.replace(plain(*args, **kwargs), patience=0))
     searches = counted_searches(monkeypatch)  # no early stop (above): a search runs until stopped
     url = serve({"tiny-rgb": tiny_checkpoints["tiny-rgb"]}).url
     running, waiting = page, page.context.new_page()
@@ -297,10 +298,20 @@ def test_nothing_painted_shows_a_plain_error(page, serve, tiny_checkpoints, tmp_
 @pytest.mark.skipif(not (FASHION / "model.safetensors").is_file(), reason="the bundled fashion-mnist-32 is not there")
 def test_real_app_screenshot(page, serve):
     """The real app on the bundled checkpoint, a short completion of the first example."""
+    from inpaint.complete import WARM
+
     url = serve(None, None).url  # the bundled models and examples
     open_app(page, url, "examples-fashion-mnist-32")
-    pick_example(page, "examples-fashion-mnist-32", (256, 256))
+    # the bundled models ship a warm-start encoder: the search's defaults are the warm start's, for the
+    # example's fill and on the sliders
+    status = pick_example(page, "examples-fashion-mnist-32", (256, 256))
+    assert f"{WARM['restarts']} restarts" in status
     page.get_by_text("Advanced").click()
+    shown = {name: page.locator(f"#{name} input[type=number]").input_value()
+             for name in ("iterations", "restarts", "warm-start")}
+    assert shown == {"iterations": str(WARM["iterations"]), "restarts": str(WARM["restarts"]),
+                     "warm-start": f"{WARM['warm_start']:g}"}
+    assert page.locator("#warm-start input[type=range]").is_enabled()
     set_slider(page, "iterations", 60)
     set_slider(page, "restarts", 8)
     status = run_and_wait(page, timeout_ms=300_000)

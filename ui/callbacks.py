@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import html
 import itertools
 import math
@@ -32,6 +33,8 @@ from . import restore as restoring
 from .editor import editor_value, from_editor, mask_hole, with_hole
 from .gpu import gpu, gpu_seconds
 
+# the search from the prior alone: the Restore tab's defaults; the Inpaint tab's are the chosen model's
+# (`Settings.for_model`: the warm start where the model ships an encoder, else these)
 DEFAULTS = inpaint.Settings()
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 VIEW = 256               # small model-resolution images are shown upscaled to this size
@@ -52,6 +55,9 @@ BOTH_NOTE = ("Both side by side: this is the GAN prior's fill; the Side by side 
 STORED = (" This is the example's stored result: it was filled once with the default settings, the first time "
           "someone picked it, and is shown again at once.")
 TOKENS = itertools.count(1)  # fresh values for the page's gr.State triggers: a State's change event needs a new value
+WARM_START_INFO = "Share of the restarts started from the guess of the model's encoder (0: all from the prior)."
+NO_ENCODER_INFO = ("Share of the restarts started from the guess of the model's encoder: this model ships none, so "
+                   "all start from the prior.")
 
 
 def user_error(message: str, title: str = "Error") -> gr.Error:
@@ -82,15 +88,17 @@ def _grown(pixels) -> str:
     return f" (grown by {pixels} px)" if pixels > 0 else f" (shrunk by {-pixels} px)"
 
 
-def settings(iterations, restarts, lam, seed, blend, method: str | None = None) -> inpaint.Settings:
-    """Settings from the page's widgets (an emptied number box means its default); the
-    engine's own validation speaks for values out of range."""
+def settings(iterations, restarts, lam, seed, blend, method: str | None = None, warm_start=None,
+             defaults: inpaint.Settings = DEFAULTS) -> inpaint.Settings:
+    """Settings from the page's widgets or an API call: a value left out (None: an emptied number
+    box, an API caller's omission) is `defaults`' (on the Inpaint tab the model's,
+    `Settings.for_model`). The engine's own validation speaks for values out of range."""
+    given = dict(iterations=_whole(iterations), restarts=_whole(restarts), lam=lam, seed=_whole(seed), blend=blend,
+                 warm_start=warm_start)
     try:
         if method != BOTH:
             methods.get(method)
-        return inpaint.Settings(iterations=_whole(iterations), restarts=_whole(restarts),
-                                lam=DEFAULTS.lam if lam is None else float(lam),
-                                seed=DEFAULTS.seed if seed is None else _whole(seed), blend=blend)
+        return dataclasses.replace(defaults, **{k: v for k, v in given.items() if v is not None})
     except inpaint.InpaintError as err:
         raise user_error(str(err)) from None
 
@@ -117,6 +125,14 @@ def method_choices() -> list[tuple[str, str]]:
     if CONTEXT_ENCODER in methods.names() and methods.DEFAULT in methods.names():
         choices.append((BOTH_LABEL, BOTH))
     return choices
+
+
+def warm_start_slider(model) -> dict:
+    """The warm-start slider's value (`model`'s default), whether it can be moved (only when the model
+    ships an encoder: without one the engine ignores it) and its info; `model` None: not known."""
+    encoder = model is None or getattr(model, "encoder", None) is not None
+    value = (DEFAULTS if model is None else inpaint.Settings.for_model(model)).warm_start
+    return dict(value=value, interactive=encoder, info=WARM_START_INFO if encoder else NO_ENCODER_INFO)
 
 
 def describe(loaded: Loaded) -> str:
@@ -279,33 +295,47 @@ class Callbacks:
         except inpaint.ModelLoadError as err:
             raise user_error(str(err), title="Model not available") from None
 
-    def inpaint(self, editor, model: str | None = None, hub_repo: str = "", iterations: int = DEFAULTS.iterations,
-                restarts: int = DEFAULTS.restarts, lam: float = DEFAULTS.lam, seed: int = DEFAULTS.seed,
+    def search_defaults(self, model: str | None, hub_repo: str = "") -> tuple:
+        """The Inpaint tab's search sliders (iterations, restarts, warm start) at the chosen model's
+        defaults (`Settings.for_model`); gr.skip()s for a model that does not load (`about` says why)."""
+        try:
+            net = self.load(model, hub_repo).model
+        except gr.Error:
+            return gr.skip(), gr.skip(), gr.skip()
+        defaults = inpaint.Settings.for_model(net)
+        return defaults.iterations, defaults.restarts, gr.Slider(**warm_start_slider(net))
+
+    def inpaint(self, editor, model: str | None = None, hub_repo: str = "", iterations: int | None = None,
+                restarts: int | None = None, lam: float = DEFAULTS.lam, seed: int = DEFAULTS.seed,
                 blend: str = DEFAULTS.blend, grow: int = 0, method: str = methods.DEFAULT,
-                request: gr.Request = None, progress=gr.Progress()):
+                warm_start: float | None = None, request: gr.Request = None, progress=gr.Progress()):
         """Fill the painted hole of the editor's image, grown by `grow` pixels first (shrunk when
-        negative): the API's `/inpaint`.
+        negative): the API's `/inpaint`. iterations, restarts and warm_start (the share of the
+        restarts started from the model's encoder) left None are the model's defaults
+        (`Settings.for_model`: fewer restarts and iterations, most restarts warm, when the model ships
+        an encoder; else `Settings()`'s).
 
         Returns (result image at the input's size, ranked candidates, raw G(z) of the best
         (upscaled), status text). While it runs it yields previews at the model's resolution.
         """
         # closing: a client that goes away closes this generator, and so the search (see Service.run)
         with contextlib.closing(self.fill(editor, model, hub_repo, iterations, restarts, lam, seed, blend, grow,
-                                          method, request=request, progress=progress)) as page:
+                                          method, warm_start, request=request, progress=progress)) as page:
             for outputs in page:
                 yield outputs[:4]
 
-    def fill(self, editor, model: str | None = None, hub_repo: str = "", iterations: int = DEFAULTS.iterations,
-             restarts: int = DEFAULTS.restarts, lam: float = DEFAULTS.lam, seed: int = DEFAULTS.seed,
+    def fill(self, editor, model: str | None = None, hub_repo: str = "", iterations: int | None = None,
+             restarts: int | None = None, lam: float = DEFAULTS.lam, seed: int = DEFAULTS.seed,
              blend: str = DEFAULTS.blend, grow: int = 0, method: str = methods.DEFAULT,
-             request: gr.Request = None, progress=gr.Progress()):
+             warm_start: float | None = None, request: gr.Request = None, progress=gr.Progress()):
         """`inpaint` as the page shows it: its four outputs, then the contextual and the perceptual
         loss plots (updated with each preview) and the domain warning (shown, with a toast, when
         the image looks unlike the model's domain)."""
         with self._running(request, INPAINT):
             image, hole = read_editor(editor, grow=grow)
-            wanted = settings(iterations, restarts, lam, seed, blend, method)
             loaded = self.load(model, hub_repo)
+            wanted = settings(iterations, restarts, lam, seed, blend, method, warm_start,
+                              defaults=inpaint.Settings.for_model(loaded.model))
             note = BOTH_NOTE if method == BOTH else ""
             method = methods.DEFAULT if method == BOTH else method  # the context encoder's run is `both`'s
             with contextlib.closing(self._reports((model, hub_repo), image, hole, wanted, method, request,
@@ -320,8 +350,9 @@ class Callbacks:
 
     def fill_example(self, example: dict, request: gr.Request = None, progress=gr.Progress()):
         """`fill` of an example ({"model", "image" (path), "hole" (preset name)}, as the page shows it
-        picked) with the default settings; a fill that ran to its end (not stopped by the caller or
-        the time limit) is stored for `stored_example`: the search is deterministic for its seed."""
+        picked) with its model's default settings (`Settings.for_model`, as `search_defaults` shows
+        them); a fill that ran to its end (not stopped by the caller or the time limit) is stored for
+        `stored_example`: the search is deterministic for its seed."""
         with self._running(request, INPAINT):
             image, hole = read_editor(example_value(example))  # as the editor hands it over
             loaded = self.load(example["model"], "")
@@ -334,7 +365,8 @@ class Callbacks:
                     yield report
 
             outputs = None
-            with contextlib.closing(self._reports((example["model"], ""), image, hole, DEFAULTS, methods.DEFAULT,
+            wanted = inpaint.Settings.for_model(loaded.model)
+            with contextlib.closing(self._reports((example["model"], ""), image, hole, wanted, methods.DEFAULT,
                                                   request, progress)) as reports:
                 for outputs in self._page(kept(reports), loaded, hole, 0):
                     yield outputs
@@ -397,7 +429,7 @@ class Callbacks:
             raise user_error("Fill a hole on the Inpaint tab first: B runs the same image and hole again.",
                              title="No result yet")
         image, hole = read_editor(first["editor"], grow=first["grow"])
-        wanted = settings(*first["settings"], first["method"])
+        wanted = settings(**first["settings"], method=first["method"])
         method = methods.DEFAULT if first["method"] == BOTH else first["method"]
         if which == "paper":
             wanted = inpaint.Settings.paper(seed=wanted.seed, blend=wanted.blend,
@@ -644,11 +676,13 @@ def before_after(editor, grow, result: Image.Image | None):
     return with_hole(image, hole).convert("RGB"), result.convert("RGB")
 
 
-def remember(editor, grow, model, hub_repo, iterations, restarts, lam, seed, blend, method, result, status) -> tuple:
+def remember(editor, grow, model, hub_repo, iterations, restarts, warm_start, lam, seed, blend, method, result,
+             status) -> tuple:
     """After a result: what the side by side's B runs again (the editor's value, the grow, A's
-    settings and method), and A's heading, image and status for its column."""
+    settings (`settings`' keywords) and method), and A's heading, image and status for its column."""
     first = {"editor": editor, "grow": grow, "method": method, "model": model, "hub": (hub_repo or "").strip(),
-             "settings": (iterations, restarts, lam, seed, blend)}
+             "settings": dict(iterations=iterations, restarts=restarts, warm_start=warm_start, lam=lam, seed=seed,
+                              blend=blend)}
     how = "the GAN prior, your settings" if method == BOTH else "your settings"
     return first, f"### A · {first['hub'] or model} · {how}", result, status
 

@@ -12,14 +12,14 @@ import gradio as gr
 import inpaint
 from inpaint import methods
 from inpaint.blend import BLENDS
-from inpaint.complete import MAX_SEED
+from inpaint.complete import MAX_SEED, WARM
 from inpaint.device import pick_device
 from inpaint.service import Limits, Service
 
 from . import restore as restoring
 from .callbacks import (BOTH, CONTEXT_ENCODER, CURVES, DEFAULTS, INPAINT, RESTORE, SIDE_BY_SIDE, TOKENS, Callbacks,
                         before_after, continue_from, example_value, method_choices, painter, remember, take_image,
-                        with_mask)
+                        warm_start_slider, with_mask)
 from .editor import BRUSH, from_editor, guard_uploads, with_hole
 from .gpu import ZERO_GPU
 
@@ -46,6 +46,7 @@ PRESET_BUTTONS = (("Centre", "center"), ("Left half", "left"), ("Top half", "top
 
 def method_text(limits: Limits) -> str:
     """The About tab's account of the method and its limits."""
+    warm = inpaint.Settings(**WARM)
     return f"""
 ### How it works
 
@@ -63,7 +64,9 @@ the second term (the discriminator D's opinion) pulls G(z) toward what D finds r
 class kept, λ from 0.003 to 3 on validation images) and skipping D makes each step about 40%
 cheaper; set λ under Advanced to use it (the paper's value is 0.003). Several random
 starts (*restarts*) are optimized side by side with Adam; the best few are shown as
-candidates. The fill is then blended into your image at its full resolution
+candidates. A model that ships a warm-start encoder (a network trained to guess z from the pixels
+you left; the bundled ones do) starts most of them from its guess (*warm start* under Advanced),
+the rest from the prior. The fill is then blended into your image at its full resolution
 (Poisson blending by default).
 
 ### Limits
@@ -77,9 +80,12 @@ candidates. The fill is then blended into your image at its full resolution
   hole are yours, unchanged; the alpha blend feathers the fill a few pixels past the hole's edge.
 - Images larger than {DEFAULTS.max_side} px on the long side are searched and blended at {DEFAULTS.max_side} px;
   the fill is then scaled up into the hole of your full-size image.
-- The search costs time: defaults are {DEFAULTS.iterations} iterations × {DEFAULTS.restarts} restarts
-  (it stops early when the loss stops improving); requests are capped at {limits.iterations} iterations,
-  {limits.restarts} restarts and {limits.seconds:.0f} seconds of search (then the best fill so far is returned).
+- The search costs time. Its defaults: {warm.restarts} restarts ({round(warm.restarts * warm.warm_start)} of them
+  started from the model's encoder) × {warm.iterations} iterations for a model that ships a warm-start encoder
+  (both bundled ones do), else {DEFAULTS.restarts} restarts × {DEFAULTS.iterations} iterations (so on the Restore
+  tab too: the encoder reads holes only). It stops early when the loss stops improving. Requests are capped
+  at {limits.iterations} iterations, {limits.restarts} restarts and {limits.seconds:.0f} seconds of search (then the
+  best fill so far is returned).
 """ + (f"- {ZERO_GPU_STOP}\n" if ZERO_GPU else "")
 
 
@@ -101,6 +107,11 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
     service = Service(models, limits, allow_local=os.environ.get("INPAINT_ALLOW_LOCAL_MODELS") == "1")
     calls = Callbacks(service)
     first = next(iter(models), None)
+    try:  # the Inpaint tab's search sliders start at the first model's defaults
+        first_model = calls.load(first, "").model
+    except gr.Error:
+        first_model = None  # the page says why when it loads (`describe`)
+    shown = inpaint.Settings.for_model(first_model) if first_model is not None else DEFAULTS
 
     with gr.Blocks(title="GAN inpainting", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(
@@ -152,12 +163,15 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                             gr.Markdown(ZERO_GPU_STOP, elem_id="stop-note")
                         picked, example_key, chosen = _examples(examples, models, model, hub)
                         with gr.Accordion("Advanced", open=False):
+                            # at the chosen model's defaults (`Callbacks.search_defaults`)
                             iterations = gr.Slider(
-                                1, service.limits.iterations, value=DEFAULTS.iterations, step=1, elem_id="iterations",
+                                1, service.limits.iterations, value=shown.iterations, step=1, elem_id="iterations",
                                 label="Iterations (at most; stops early when the loss stops improving)")
-                            restarts = gr.Slider(1, service.limits.restarts, value=DEFAULTS.restarts, step=1,
+                            restarts = gr.Slider(1, service.limits.restarts, value=shown.restarts, step=1,
                                                  label="Restarts (random starts searched side by side)",
                                                  elem_id="restarts")
+                            warm_start = gr.Slider(0, 1, step=0.05, label="Warm start", elem_id="warm-start",
+                                                   **warm_start_slider(first_model))
                             lam = gr.Number(value=DEFAULTS.lam, minimum=0,
                                             label="λ (weight of the realism term −log D(G(z)))")
                             seed = gr.Number(value=DEFAULTS.seed, precision=0, minimum=0, maximum=MAX_SEED,
@@ -239,15 +253,19 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         # ZeroGPU runs each request in a process of its own, where they cannot share a batch
         slots = service.limits.max_batch if pick_device().type == "cuda" and not ZERO_GPU else 1
         completion_group = dict(concurrency_id="completion", concurrency_limit=slots)
-        inputs = [editor, model, hub, iterations, restarts, lam, seed, blend, grow, method]
+        inputs = [editor, model, hub, iterations, restarts, lam, seed, blend, grow, method, warm_start]
         outputs = [result, candidates, raw, status]
         quick = dict(queue=False, api_visibility="private", show_progress="hidden")
         page_outputs = [*outputs, contextual_plot, perceptual_plot, domain]
         searching = dict(api_visibility="private", show_progress_on=[candidates, raw], **completion_group)
         # the page's run also shows the loss plots and the domain warning; API clients keep /inpaint's four
         # outputs, from an event of its own (a trigger the page never shows)
+        # (its iterations, restarts and warm start of its own, left out: the chosen model's defaults, where the
+        # sliders would give the first model's)
         api_trigger = gr.Button(visible=False)
-        api_trigger.click(calls.inpaint, inputs, outputs, api_name="inpaint", **completion_group)
+        api_search = [gr.Number(value=None, visible=False) for _ in range(3)]  # iterations, restarts, warm start
+        api_inputs = [editor, model, hub, *api_search[:2], lam, seed, blend, grow, method, api_search[2]]
+        api_trigger.click(calls.inpaint, api_inputs, outputs, api_name="inpaint", **completion_group)
         ran = run_button.click(calls.fill, inputs, page_outputs, **searching)
 
         # "Both side by side": after the GAN prior's result, a fresh token in `both_token` (from a queued event:
@@ -260,21 +278,22 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
             it at the same moment can find half written); with the method "both", B then runs the context
             encoder and the Side by side tab shows the two."""
             listener(before_after, [editor, grow, result], compare, **quick).then(
-                remember, [editor, grow, model, hub, iterations, restarts, lam, seed, blend, method, result, status],
+                remember, [editor, grow, model, hub, iterations, restarts, warm_start, lam, seed, blend, method, result,
+                           status],
                 [first_run, first_heading, first_image, first_status], **quick).then(
                 lambda first: next(TOKENS) if (first or {}).get("method") == BOTH else gr.skip(), first_run,
                 both_token, api_visibility="private", show_progress="hidden", concurrency_limit=None)
 
         compare_and_remember(ran.success)
 
-        # an example: its image and hole into the editor, the settings to the defaults, then its result:
+        # an example: its image and hole into the editor, the settings to its model's defaults, then its result:
         # the stored one at once when it was filled before (by anyone), else it is filled (and stored) in
         # the queue like any search. Which of the two: `show_example` writes a fresh token into one of two
         # States, whose change event follows (a State's change only fires after a queued event).
         example_fill, example_shown = gr.State(), gr.State()  # the example to fill; a stored result was shown
 
         def example_inputs(key: str) -> tuple:
-            return (example_value(chosen[key]), DEFAULTS.iterations, DEFAULTS.restarts, DEFAULTS.lam,
+            return (example_value(chosen[key]), *calls.search_defaults(chosen[key]["model"]), DEFAULTS.lam,
                     DEFAULTS.seed, DEFAULTS.blend, 0, methods.DEFAULT)
 
         def show_example(key: str) -> tuple:
@@ -288,7 +307,7 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
 
         for event in picked:
             _set_editor(event.then, example_inputs, example_key,
-                        [editor, iterations, restarts, lam, seed, blend, grow, method]).then(
+                        [editor, iterations, restarts, warm_start, lam, seed, blend, grow, method]).then(
                 show_example, example_key, [*page_outputs, example_fill, example_shown], api_visibility="private",
                 show_progress="hidden", concurrency_limit=None)
         example_ran = example_fill.change(fill_example, example_fill, page_outputs, **searching)
@@ -340,8 +359,11 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         model.change(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
         hub.submit(describe, [model, hub], about_outputs, api_visibility="private")
         demo.load(describe, [model, hub], about_outputs, api_visibility="private", show_progress="hidden")
-        # the Restore tab offers colourising for colour models only
+        # the Inpaint tab's search sliders show the chosen model's defaults; the Restore tab offers colourising
+        # for colour models only
         for listener in (model.change, hub.submit, demo.load):
+            listener(calls.search_defaults, [model, hub], [iterations, restarts, warm_start],
+                     api_visibility="private", show_progress="hidden")
             listener(calls.restore_tasks, [model, hub, restore.task], restore.task, api_visibility="private",
                      show_progress="hidden")
     # up to QUEUE_SIZE waiting in line (then "queue is full"); the searches' own limit is `slots`, above
