@@ -263,7 +263,10 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
         # (its iterations, restarts and warm start of its own, left out: the chosen model's defaults, where the
         # sliders would give the first model's)
         api_trigger = gr.Button(visible=False)
-        api_search = [gr.Number(value=None, visible=False) for _ in range(3)]  # iterations, restarts, warm start
+        # iterations, restarts, warm start: bounded as the sliders are, so gradio refuses the same values
+        api_search = [gr.Number(value=None, minimum=1, maximum=service.limits.iterations, precision=0, visible=False),
+                      gr.Number(value=None, minimum=1, maximum=service.limits.restarts, precision=0, visible=False),
+                      gr.Number(value=None, minimum=0, maximum=1, visible=False)]
         api_inputs = [editor, model, hub, *api_search[:2], lam, seed, blend, grow, method, api_search[2]]
         api_trigger.click(calls.inpaint, api_inputs, outputs, api_name="inpaint", **completion_group)
         ran = run_button.click(calls.fill, inputs, page_outputs, **searching)
