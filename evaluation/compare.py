@@ -1,7 +1,7 @@
 """Whole Settings against each other on held-out images, compared pair by pair.
 
     python -m evaluation.compare --model checkpoints/fashion-mnist-32 --n 20 \\
-        --config today= --config warm=restarts:8,warm_start:0.75,iterations:30 [--config paper=paper,n:2]
+        --config cold= --config warm=restarts:8,warm_start:0.75,iterations:30 [--config paper=paper,n:2]
 
 Where `evaluation.sweep` moves one Settings field, this compares named settings that differ in
 several (`NAME=field:value,...`; `paper` starts from `Settings.paper()`; `n:K` runs that one on
