@@ -77,13 +77,19 @@ def labelled(dataset: str, split: str, resolution: int | None = None):
     if dataset == "fashion-mnist":
         images, labels = data.fashion_mnist(split, resolution or 32)
         return images, labels, list(data.FASHION_MNIST_CLASSES)
-    if dataset == "emoji":
-        images, names = data.emoji(split, resolution or 64)
+    if dataset in ("emoji", "emoji-faces"):
+        images, names = data.emoji(split, resolution or 64, faces=dataset == "emoji-faces")
         base = [SKIN_TONES.sub("", n.split(":", 1)[1]) for n in names]
         classes = sorted(set(base))
         index = {c: i for i, c in enumerate(classes)}
         return images, torch.tensor([index[b] for b in base]), classes
     raise data.DataError(f"no labels for {dataset!r}: the classifier needs fashion-mnist or emoji")
+
+
+def classifier_for(dataset: str) -> str:
+    """The data set whose classifier gives a data set's features: emoji-faces, a subset of
+    emoji, is measured with emoji's."""
+    return "emoji" if dataset == "emoji-faces" else dataset
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:

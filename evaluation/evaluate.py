@@ -40,7 +40,7 @@ from inpaint.imageio import grid, to_tensor
 from inpaint.masks import preset
 from train.export import update_card
 
-from .classifier import CLASSIFIERS, SmallCNN, labelled, predict
+from .classifier import CLASSIFIERS, SmallCNN, classifier_for, labelled, predict
 from .metrics import frechet_distance, psnr, ssim
 
 GAN_PRIOR = "gan-prior"  # the engine's latent search (its name in inpaint.methods)
@@ -82,7 +82,7 @@ def classical_fill(image: np.ndarray, hole: np.ndarray, method: str) -> np.ndarr
 def heldout(dataset: str, split: str = "test"):
     """(uint8 images N x C x R x R, labels or None, classifier folder or None) of a split of a model's domain."""
     images, labels, _ = labelled(dataset, split)
-    folder = CLASSIFIERS / dataset
+    folder = CLASSIFIERS / classifier_for(dataset)
     return images, (labels if dataset == "fashion-mnist" else None), (folder if folder.exists() else None)
 
 
@@ -309,7 +309,7 @@ def sample_quality(model, n: int, split: str = "test") -> dict | None:
     """Fréchet distance of n samples to a split ("val" or "test") in the classifier's features,
     plus the same distance for n training images (the floor a perfect model would reach)."""
     dataset = model.config["dataset"]
-    folder = CLASSIFIERS / dataset
+    folder = CLASSIFIERS / classifier_for(dataset)
     if not folder.exists():
         return None
     clf = SmallCNN.load(folder)

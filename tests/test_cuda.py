@@ -112,3 +112,20 @@ def test_the_training_command_runs_on_cuda(image_folder, tmp_path):
     card = (out / "README.md").read_text()
     assert torch.cuda.get_device_name() in card  # the card names the hardware
     assert inpaint.load_model(out, device="cpu").generate(1).shape == (1, 3, 16, 16)
+
+
+def test_the_encoder_trains_on_cuda(tmp_path):
+    from inpaint.hub import ENCODER_NAME, load_model
+    from inpaint.models import DCGAN
+    from train import encoder as training
+    from train.export import export
+
+    prior = DCGAN(resolution=16, channels=3, z_dim=8, ngf=8, ndf=8, dataset="t")
+    folder = export(prior, tmp_path / "tiny")
+    args = training.parse_args(["--prior", str(folder), "--dataset", "t", "--out", str(folder / ENCODER_NAME),
+                                "--run", str(tmp_path / "run"), "--steps", "3", "--batch-size", "8", "--width", "4",
+                                "--device", "cuda"])
+    out = training.train_encoder(args, load_model(folder, device="cuda"),
+                                 torch.randint(0, 256, (20, 3, 16, 16), dtype=torch.uint8), "python -m train.encoder ...")
+    assert torch.cuda.get_device_name() in (out / "README.md").read_text()
+    assert load_model(folder, device="cpu").encoder is not None  # the companion loads on the CPU

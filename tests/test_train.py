@@ -198,6 +198,19 @@ def test_emoji_images_split_by_base_emoji_in_every_set():
         assert counts["test"][style] <= 0.15 * total and counts["val"][style] <= 0.15 * total
 
 
+def test_emoji_faces_are_a_subset_of_each_split():
+    faces = data.emoji_faces()
+    assert {"1F600", "1F609", "1F612", "1F9D0", "1F63A", "1F648", "1F64A"} <= faces  # smiling ... monkeys
+    assert not {"2764", "1F48B", "1F4AF", "1F44B", "1F9D1"} & faces  # hearts, kiss mark, 100, a hand, a person
+    for split in data.SPLITS:
+        images, names = data.emoji(split, faces=True)
+        broad = set(data.emoji(split)[1])
+        assert names and set(names) <= broad and len(images) == len(names)
+        assert all(data.base_emoji(n.split(":", 1)[1]) in faces for n in names)
+        assert {n.split(":", 1)[0] for n in names} == {n.split(":", 1)[0] for n in broad}  # every art style
+        assert torch.equal(data.load_images("emoji-faces", split), images)
+
+
 def test_emoji_renderers_give_white_backed_rgb():
     seqs = ["1F600", "1F44B-1F3FB"]
     for name, source in data.EMOJI_SETS.items():

@@ -24,6 +24,7 @@ from .loop import TrainConfig, run_dir, train
 DEFAULTS = {  # resolution, channels for the named data sets
     "fashion-mnist": (32, 1),
     "emoji": (64, 3),
+    "emoji-faces": (64, 3),
 }
 
 
@@ -34,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m train", description="Train a DCGAN for GAN-prior inpainting.")
     p.add_argument("--kind", choices=KINDS, default="dcgan",
                    help="what to train: dcgan (this help), context-encoder or encoder (--kind K --help for theirs)")
-    p.add_argument("--dataset", required=True, help="fashion-mnist | emoji | folder:PATH | celeba")
+    p.add_argument("--dataset", required=True, help="fashion-mnist | emoji | emoji-faces | folder:PATH | celeba")
     p.add_argument("--out", required=True, help="checkpoint folder to write (what is shipped)")
     p.add_argument("--run", help="folder for the resumable state, log and sample grids "
                    "(default: $GAN_INPAINT_RUNS or ~/.cache/gan-inpaint/runs, then OUT's name and a hash of its path)")
@@ -103,7 +104,7 @@ def main(argv=None) -> int:
         print(f"error: {len(images)} images is fewer than one batch of {args.batch_size}", file=sys.stderr)
         return 2
     extra = {}
-    if args.dataset == "emoji":
+    if args.dataset in ("emoji", "emoji-faces"):
         extra["attribution"] = "\n".join(f"- {text}" for text in EMOJI_LICENCES.values())
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"resolution", "channels", "run"}
     cfg = TrainConfig(

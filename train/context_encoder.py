@@ -37,7 +37,7 @@ from .data import DataError, licence, load_images, random_indices
 from .export import HUB_DATASETS
 from .loop import d_loss, g_loss, run_dir, step_seed
 
-DEFAULTS = {"fashion-mnist": (32, 1), "emoji": (64, 3)}  # resolution, channels
+DEFAULTS = {"fashion-mnist": (32, 1), "emoji": (64, 3), "emoji-faces": (64, 3)}  # resolution, channels
 VAL_MASKS = ("center", "left", "top", "random", "strokes")  # the evaluation's masks
 # the known pixels' share of the loss: they are pasted back, but an output that keeps them helps the blend
 KNOWN_WEIGHT = 0.1
@@ -153,7 +153,7 @@ def card(config: dict, info: dict, figure: bool) -> str:
         "library_name: gan-inpaint",
         "pipeline_tag: image-to-image",
         "tags: [context-encoder, image-inpainting, u-net]",
-        f"license: {'cc-by-sa-4.0' if dataset == 'emoji' else 'mit'}",
+        f"license: {'cc-by-sa-4.0' if dataset in ('emoji', 'emoji-faces') else 'mit'}",
         *([f"datasets: [{HUB_DATASETS[dataset]}]"] if dataset in HUB_DATASETS else []),
         "---",
         f"# Context encoder {r}x{r}, {dataset}",

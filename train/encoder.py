@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from inpaint.device import default_threads, hardware
+from inpaint.device import default_threads, hardware, pick_device
 from inpaint.encoder import LatentEncoder
 from inpaint.errors import InpaintError
 from inpaint.hub import load_model
@@ -64,6 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--limit", type=int, help="only the first N training images (smoke runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads (default: the cores this process may use)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's state.pt")
     return p.parse_args(argv)
 
@@ -180,14 +181,15 @@ def train_encoder(args, prior: DCGAN, images: torch.Tensor, command: str) -> Pat
     run = Path(args.run) if args.run else run_dir(out)
     state_path, log_path = run / "state.pt", run / "log.jsonl"
     run.mkdir(parents=True, exist_ok=True)
+    device = next(prior.parameters()).device
     G = prior.fused().G  # frozen, eval, BatchNorms folded
     torch.manual_seed(args.seed)
     E = LatentEncoder(resolution=prior.resolution, channels=prior.channels, z_dim=prior.z_dim, width=args.width,
-                      prior=prior.prior, spread=args.spread)
+                      prior=prior.prior, spread=args.spread).to(device)
     opt = torch.optim.Adam(E.parameters(), args.lr)
     step, seconds, commands = 0, 0.0, [command]
     if args.resume and state_path.exists():
-        state = torch.load(state_path, weights_only=True)
+        state = torch.load(state_path, weights_only=True, map_location=device)
         E.load_state_dict(state["encoder"])
         opt.load_state_dict(state["opt"])
         step, seconds, commands = state["step"], state["seconds"], state["commands"] + [command]
@@ -199,7 +201,7 @@ def train_encoder(args, prior: DCGAN, images: torch.Tensor, command: str) -> Pat
     deadline = started + args.max_minutes * 60 if args.max_minutes else None
     info = {"dataset": args.dataset, "images": len(images), "batch_size": args.batch_size, "lr": args.lr,
             "full_weight": args.full_weight, "latent_weight": args.latent_weight,
-            "prior_weight": args.prior_weight, "device": hardware(torch.device("cpu"))}
+            "prior_weight": args.prior_weight, "device": hardware(device)}
 
     def save() -> None:
         total = seconds + time.monotonic() - started
@@ -216,11 +218,11 @@ def train_encoder(args, prior: DCGAN, images: torch.Tensor, command: str) -> Pat
         real = images[idx].float().div_(127.5).sub_(1)
         flip = torch.rand(len(idx), generator=noise) < 0.5
         real[flip] = real[flip].flip(-1)
-        z_true = prior.sample_z(half, noise)
+        z_true = prior.sample_z(half, noise).to(device)  # drawn on the CPU: the same z on any device
         with torch.no_grad():
             fake = G(z_true)
-        x = torch.cat([real, fake])
-        known = 1 - random_holes(len(x), prior.resolution, noise, bank)
+        x = torch.cat([real.to(device), fake])
+        known = 1 - random_holes(len(x), prior.resolution, noise, bank).to(device)
         loss, terms = encoder_loss(E, G, x, known, z_true, args)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -246,7 +248,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     command = "python -m train.encoder " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
-        prior = load_model(args.prior, device="cpu")
+        prior = load_model(args.prior, device=pick_device(args.device))
         images = load_images(args.dataset, "train", prior.resolution)
     except (InpaintError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)

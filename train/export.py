@@ -68,7 +68,7 @@ def write_card(out: Path) -> None:
         "library_name: gan-inpaint",
         "pipeline_tag: image-to-image",
         "tags: [dcgan, image-inpainting, gan]",
-        f"license: {'cc-by-sa-4.0' if dataset == 'emoji' else 'mit'}",
+        f"license: {'cc-by-sa-4.0' if dataset in ('emoji', 'emoji-faces') else 'mit'}",
         *([f"datasets: [{HUB_DATASETS[dataset]}]"] if dataset in HUB_DATASETS else []),
         "---",
         f"# DCGAN {config['resolution']}x{config['resolution']}, {dataset}",
