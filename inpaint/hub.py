@@ -1,7 +1,8 @@
 """Load a DCGAN checkpoint from a local folder or a Hugging Face Hub repo.
 
 A checkpoint is a folder (or a Hub repo) holding `config.json` (the `DCGAN` keyword
-arguments), `model.safetensors` (the full state dict, floats stored in fp16) and, optionally,
+arguments), `model.safetensors` (the full state dict, floats stored in fp16, D's in int8:
+`inpaint.weights`) and, optionally,
 `README.md` (the model card). `load_model` returns the model in eval mode, frozen, in fp32.
 
 Hub downloads go through `huggingface_hub.hf_hub_download` into the normal HF cache, so
@@ -45,6 +46,7 @@ from torch import nn
 from .device import pick_device
 from .errors import ModelLoadError
 from .models import DCGAN
+from .weights import loaded
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "ENCODER_NAME", "load_model", "load_companion",
            "is_downloaded", "clear_cache"]
@@ -363,7 +365,7 @@ def _read_weights(path: Path, spec: _Source) -> dict[str, torch.Tensor]:
             if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
                 raise ValueError("it does not hold a state dict of tensors")
             return state
-        return load_file(str(path))
+        return loaded(load_file(str(path)))  # int8 weights (inpaint.weights) come back as floats
     except OSError as err:
         raise ModelLoadError(f"cannot read {path.name} of {spec.label}: {err.strerror or err}",
                              source=spec.name) from err

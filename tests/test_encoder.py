@@ -16,6 +16,7 @@ from inpaint.hub import ENCODER_NAME, clear_cache, load_model
 from inpaint.imageio import Fit, model_view
 from inpaint.masks import preset
 from inpaint.models import DCGAN, weights_init
+from inpaint.weights import loaded, stored
 from train import encoder as training
 from train.export import export
 
@@ -107,9 +108,9 @@ def test_training_exports_a_companion_that_load_model_attaches(trained):
     model = load_model(folder)
     assert isinstance(model.encoder, LatentEncoder) and model.encoder.z_dim == model.z_dim
     assert not model.encoder.training and not any(p.requires_grad for p in model.encoder.parameters())
-    state = torch.load(run / "state.pt", weights_only=True)["encoder"]
+    state = loaded(stored(torch.load(run / "state.pt", weights_only=True)["encoder"], int8=("",)))  # E: int8
     for k, v in model.encoder.state_dict().items():
-        torch.testing.assert_close(v, state[k].half().float(), rtol=0, atol=0)
+        torch.testing.assert_close(v, state[k].to(v.dtype), rtol=0, atol=0)
     assert "encoder" not in "".join(model.state_dict())  # the prior's own weights only
 
 

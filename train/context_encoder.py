@@ -32,6 +32,7 @@ from inpaint.device import default_threads, hardware
 from inpaint.imageio import grid
 from inpaint.masks import preset, strokes
 from inpaint.models import Discriminator, weights_init
+from inpaint.weights import stored
 
 from .data import DataError, licence, load_images, random_indices
 from .export import HUB_DATASETS
@@ -126,9 +127,8 @@ def validate(model: ContextEncoder, real: torch.Tensor, holes: torch.Tensor) -> 
 
 
 def save_weights(model: ContextEncoder, path: Path) -> None:
-    """The state dict in fp16 (half the size; loaded as fp32)."""
-    state = {k: (v.half() if v.is_floating_point() else v).contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"format": "pt"})
+    """The state dict in fp16 (half the size; loaded as fp32): its output is the fill, so no int8."""
+    save_file(stored(model.state_dict()), str(path), metadata={"format": "pt"})
 
 
 def export(model: ContextEncoder, out: Path, info: dict, figure: torch.Tensor | None = None) -> Path:

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 
 from inpaint.imageio import grid
 from inpaint.models import DCGAN
+from inpaint.weights import stored
 
 from .data import licence
 
@@ -23,9 +24,8 @@ HUB_DATASETS = {"fashion-mnist": "zalando-datasets/fashion_mnist"}  # the traini
 
 
 def save_weights(model: DCGAN, path: Path) -> None:
-    """G and D state dicts in fp16 (half the size; fp32 on load)."""
-    state = {k: (v.half() if v.is_floating_point() else v).contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata={"format": "pt"})
+    """G in fp16, D's weights in int8 (`inpaint.weights`: D is read only when lam > 0); fp32 on load."""
+    save_file(stored(model.state_dict(), int8=("D.",)), str(path), metadata={"format": "pt"})
 
 
 def export(model: DCGAN, out: Path, samples: torch.Tensor | None = None, info: dict | None = None) -> Path:
