@@ -1,6 +1,6 @@
 """Write a checkpoint folder that `inpaint.load_model` reads, with its model card.
 
-A folder holds config.json, model.safetensors (G and D, stored in fp16, loaded as fp32),
+A folder holds config.json, model.safetensors (G in fp16, D in int8: `inpaint.weights`; loaded as fp32),
 README.md (the model card) and samples.png. `--push-to-hub` uploads the same files.
 """
 
@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from inpaint.imageio import grid
 from inpaint.models import DCGAN
-from inpaint.weights import stored
+from inpaint.weights import QUANT, stored
 
 from .data import licence
 
@@ -84,7 +84,7 @@ def write_card(out: Path) -> None:
         f"- images: {config['resolution']}x{config['resolution']}, {config['channels']} channel(s), values in [-1, 1]",
         f"- latent: z_dim {config['z_dim']}, prior {config['prior']}"
         + (" (z ~ N(0, I))" if config["prior"] == "gaussian" else " (z ~ U(-1, 1))"),
-        f"- widths: ngf {config['ngf']}, ndf {config['ndf']}; weights stored in fp16, loaded as fp32",
+        f"- widths: ngf {config['ngf']}, ndf {config['ndf']}; {_storage(out / 'model.safetensors')}",
         "",
         "## Training",
         "",
@@ -113,6 +113,16 @@ def write_card(out: Path) -> None:
               "The generator only knows its training domain: holes in other kinds of images are filled "
               "with something from this domain. Images are fitted to the model's resolution."]
     (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def _storage(path: Path) -> str:
+    """How the card's weights file stores them (`inpaint.weights`)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        int8 = any(k.endswith(QUANT) for k in f.keys())
+    return ("G stored in fp16, D in int8 with a scale per channel (`inpaint.weights`), loaded as fp32" if int8
+            else "weights stored in fp16, loaded as fp32")
 
 
 def push_to_hub(out: Path, repo_id: str, token: str | None = None, private: bool = False) -> str:
