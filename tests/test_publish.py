@@ -17,7 +17,11 @@ except ImportError:
 
 PROJECT = Path(__file__).resolve().parent.parent
 SPACE = "alice/gan-inpainting"
-MODELS = ("emoji-64", "fashion-mnist-32")
+# each bundled model with the companions its checkpoint ships (emoji-faces-64 has no context encoder)
+COMPANIONS = {"emoji-64": ("context-encoder", "encoder"), "emoji-faces-64": ("encoder",),
+              "fashion-mnist-32": ("context-encoder", "encoder")}
+MODELS = tuple(COMPANIONS)
+EXAMPLES = 6  # per model
 CLUTTER = (  # what a working checkout holds besides the app; none of it may reach the Space
     "tests/test_app.py", "train/__init__.py", "evaluation/__init__.py", "reports/results.md",
     "ui/__pycache__/layout.cpython-311.pyc", "inpaint/__pycache__/hub.cpython-311.pyc",
@@ -47,9 +51,10 @@ def expected_files(root: Path) -> set[str]:
     code = {f"{package}/{p.name}" for package in ("ui", "inpaint") for p in (root / package).glob("*.py")}
     models = {f"checkpoints/{m}/{name}" for m in MODELS
               for name in ("config.json", "model.safetensors", "README.md", "completions.png", "samples.png")}
-    companions = {f"checkpoints/{m}/{companion}/{name}" for m in MODELS for companion in ("context-encoder", "encoder")
+    companions = {f"checkpoints/{m}/{companion}/{name}" for m in MODELS for companion in COMPANIONS[m]
                   for name in ("config.json", "model.safetensors", "README.md")}
-    companions |= {f"checkpoints/{m}/context-encoder/completions.png" for m in MODELS}
+    companions |= {f"checkpoints/{m}/context-encoder/completions.png" for m in MODELS
+                   if "context-encoder" in COMPANIONS[m]}
     examples = {f"examples/{p.parent.name}/{p.name}" for m in MODELS for p in (root / "examples" / m).glob("*.png")}
     assert examples and {"ui/layout.py", "inpaint/hub.py"} <= code
     return {"app.py", "README.md", "requirements.txt", "examples/examples.json"} | code | models | companions | examples
@@ -83,8 +88,9 @@ def test_publish_lands_exactly_what_the_space_needs(hub, tree, capsys):
     assert f"{hub.url}/spaces/{SPACE}" in out
     landed = hub.files(SPACE, "space")
     assert set(landed) == expected_files(tree) | {".gitattributes"}  # the Hub's own stays
-    # 12 examples; per model its samples and completions, and its context encoder's completions
-    assert len([name for name in landed if name.endswith(".png")]) == 12 + 3 * len(MODELS)
+    # the examples; per model its samples and completions, and its context encoder's completions
+    encoders = sum("context-encoder" in companions for companions in COMPANIONS.values())
+    assert len([name for name in landed if name.endswith(".png")]) == (EXAMPLES + 2) * len(MODELS) + encoders
     for name, content in landed.items():
         if name != ".gitattributes":
             assert content == (tree / name).read_bytes(), name  # weights and pictures byte for byte
@@ -108,12 +114,12 @@ def test_a_second_publish_changes_only_what_changed(hub, tree, capsys):
     assert code == 0 and "error" not in err and f"{hub.url}/spaces/{SPACE}" in out
     assert len(hub.pushes) == pushes
 
-    gone = tree / "examples" / "emoji-64" / "0-twemoji-unamused.png"
+    gone = tree / "examples" / "emoji-faces-64" / "0-twemoji-unamused.png"
     gone.unlink()
     (tree / "app.py").write_text((tree / "app.py").read_text() + "\n# changed\n")
     assert run(capsys, SPACE, "--token", "hf_alice", "--private")[0] == 0  # visibility: only when creating
     assert len(hub.pushes) == pushes + 1
-    assert set(hub.pushes[-1].paths) == {"app.py", "examples/emoji-64/0-twemoji-unamused.png"}
+    assert set(hub.pushes[-1].paths) == {"app.py", "examples/emoji-faces-64/0-twemoji-unamused.png"}
     landed = hub.files(SPACE, "space")
     assert set(landed) == expected_files(tree) | {".gitattributes"}  # the stale example is deleted there
     assert landed["app.py"].endswith(b"# changed\n")
