@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -20,8 +23,9 @@ from pictures import box, mask_image, photo
 from ui import layout
 from ui import callbacks
 from ui import restore as restoring
-from ui.callbacks import (BOTH, CONTEXT_ENCODER, INPAINT, RESTORE, SIDE_BY_SIDE, STORED, Callbacks, before_after,
-                          card, continue_from, example_value, method_choices, paint_preset, remember, with_mask)
+from ui.callbacks import (BOTH, CONTEXT_ENCODER, INPAINT, NO_CONTEXT_ENCODER, RESTORE, SIDE_BY_SIDE, STORED, Callbacks,
+                          before_after, card, continue_from, example_value, listed, method_choices, paint_preset,
+                          remember, with_mask)
 from ui.editor import from_editor
 
 FAST = dict(iterations=20, restarts=4)
@@ -722,7 +726,8 @@ def test_the_restore_page_shows_the_input_and_result_enlarged_alike(calls):
     (dict(blur="box", strength=0.5), "the box's size must be a number from 1 to 64"),
     (dict(task="upscale", factor=3), "the upscaling factor must be one of 2, 4, 8"),
     (dict(task="denoise", noise=2), "the noise's sigma must be a number from 0 to 1"),
-    (dict(model="tiny-grey", task="colourise"), "Colourising needs a colour model: tiny-grey is greyscale"),
+    (dict(model="tiny-grey", task="colourise"), "Colourising needs a colour model: tiny-grey is greyscale. Pick a "
+                                                "colour model (tiny-rgb), or another task."),
     (dict(task="upscale", factor=8, image=photo(200, 100)), "over the limit of 1024 pixels"),
     (dict(iterations=5000), "iterations must be between 1 and 2000"),
     (dict(seed=-1), "seed must be a whole number"),
@@ -846,11 +851,72 @@ def test_both_on_a_model_without_a_context_encoder_says_so_and_keeps_a(calls):
     with pytest.warns(UserWarning, match="ships no context encoder"):
         heading, b_image, b_status, tab = list(calls.both(first))[-1]
     assert b_image is None and b_status.startswith("⚠️") and "ships no context encoder" in b_status
+    assert "Pick the GAN prior" in b_status
     assert tab.selected == "side-by-side"
-    # and asked for directly, the context encoder is a plain error
+    # and asked for directly, the context encoder is a plain error, before any search (no tiny model ships one)
     with pytest.raises(gr.Error) as excinfo:
         final(calls.inpaint(value, "tiny-rgb", "", **FAST, method=CONTEXT_ENCODER))
-    assert "ships no context encoder" in error_message(excinfo)
+    assert error_message(excinfo) == NO_CONTEXT_ENCODER.format(name="tiny-rgb", models="")
+    with pytest.raises(gr.Error) as excinfo:
+        final(calls.second(first, "tiny-grey", CONTEXT_ENCODER, 12))
+    assert error_message(excinfo) == NO_CONTEXT_ENCODER.format(name="tiny-grey", models="")
+
+
+def _ships_context_encoder(monkeypatch, models: set[str]):
+    """The registry's context encoder, as if the checkpoints of the tiny `models` shipped one."""
+    method = methods.get(CONTEXT_ENCODER)
+    monkeypatch.setitem(methods.METHODS, CONTEXT_ENCODER,
+                        dataclasses.replace(method, available=lambda model: model.dataset in models))
+
+
+def test_the_context_encoder_is_offered_only_where_the_model_ships_one(calls, monkeypatch):
+    picker = calls.methods_for("tiny-rgb", "", BOTH)  # no tiny checkpoint ships one
+    assert [v for _, v in picker.choices] == [methods.DEFAULT] and picker.value == methods.DEFAULT
+    assert picker.info == "tiny-rgb ships no context encoder: it fills with the GAN prior only."
+    assert "ships no context encoder" in calls.about("tiny-rgb")[0]
+    b = calls.second_settings("tiny-rgb", CONTEXT_ENCODER)
+    assert [v for _, v in b.choices] == ["paper", "same"] and b.value == "paper"
+    assert b.info == "tiny-rgb ships no context encoder: it fills with the GAN prior only."
+
+    _ships_context_encoder(monkeypatch, {"tiny-grey"})
+    picker = calls.methods_for("tiny-grey", "", BOTH)
+    assert [v for _, v in picker.choices] == [*methods.names(), BOTH] and picker.value == BOTH
+    assert picker.info == callbacks.METHOD_INFO
+    assert "context encoder" not in calls.about("tiny-grey")[0]
+    b = calls.second_settings("tiny-grey", CONTEXT_ENCODER)
+    assert [v for _, v in b.choices] == ["paper", "same", CONTEXT_ENCODER] and b.value == CONTEXT_ENCODER
+    # the method asked for where the model ships none: a message naming the models that ship one
+    image = photo(40, 30)
+    with pytest.raises(gr.Error) as excinfo:
+        final(calls.inpaint(editor(image, box(image.size)), "tiny-rgb", "", **FAST, method=CONTEXT_ENCODER))
+    assert error_message(excinfo) == ("tiny-rgb ships no context encoder, so it fills holes with the GAN prior only. "
+                                      "Pick the GAN prior, or a model that ships one (tiny-grey).")
+    # a model that does not load: the picker is left as it is (`about` says why)
+    assert calls.methods_for("tiny-rgb", "no/such/checkpoint/folder") == gr.skip()
+
+
+def test_a_method_the_model_cannot_run_is_not_offered_and_refused_in_words(calls, monkeypatch):
+    """Any registered method whose `available` says no (not only the context encoder)."""
+    default = methods.get()
+    monkeypatch.setitem(methods.METHODS, "spy", methods.Method("spy", "Spy fill", "the default, for some",
+                                                               run=default.run,
+                                                               available=lambda model: model.channels == 1))
+    assert "spy" not in [v for _, v in calls.methods_for("tiny-rgb").choices]
+    assert "spy" in [v for _, v in calls.methods_for("tiny-grey").choices]
+    image = photo(40, 30)
+    with pytest.raises(gr.Error) as excinfo:
+        final(calls.inpaint(editor(image, box(image.size)), "tiny-rgb", "", **FAST, method="spy"))
+    assert error_message(excinfo) == ("tiny-rgb can't fill with Spy fill: its checkpoint lacks what the method "
+                                      "needs. Pick another method, or a model that has it (tiny-grey).")
+    status = final(calls.inpaint(editor(image, box(image.size)), "tiny-grey", "", **FAST, method="spy"))[1][3]
+    assert status.startswith("Done in")
+
+
+def test_listed_names_the_models_to_pick_from():
+    assert listed([]) == ""
+    assert listed(["a"]) == " (a)"
+    assert listed(["a", "b"]) == " (a or b)"
+    assert listed(["a", "b", "c"]) == " (a, b or c)"
 
 
 def test_side_by_side_b_can_be_the_context_encoder(calls, monkeypatch):
@@ -863,6 +929,93 @@ def test_side_by_side_b_can_be_the_context_encoder(calls, monkeypatch):
                          methods.DEFAULT, result, status)
     b_heading, b_image, b_status = final(calls.second(first, "tiny-rgb", CONTEXT_ENCODER, 12))[1]
     assert len(used) == 1 and b_heading == "### B · tiny-rgb · the context encoder" and b_image.size == image.size
+
+
+# --- the bundled models and their examples ---------------------------------------------------------
+
+BUNDLED_THERE = all((layout.CHECKPOINTS / name / "model.safetensors").is_file() for name in layout.BUNDLED)
+needs_bundled = pytest.mark.skipif(not BUNDLED_THERE, reason="the bundled checkpoints are not all there")
+
+
+def _examples() -> list[dict]:
+    return json.loads((layout.EXAMPLES / "examples.json").read_text())
+
+
+def test_the_bundled_models_in_the_pickers_order():
+    # fashion first (the page's model), the faces-only emoji model before the broad one
+    assert layout.BUNDLED == ("fashion-mnist-32", "emoji-faces-64", "emoji-64")
+    if BUNDLED_THERE:
+        assert list(layout.bundled_models()) == list(layout.BUNDLED)
+
+
+def test_every_example_names_a_bundled_model_and_its_image_is_there():
+    entries = _examples()
+    assert {e["model"] for e in entries} == set(layout.BUNDLED)  # every model has examples, no other model
+    for e in entries:
+        assert (layout.CHECKPOINTS / e["model"] / "config.json").is_file(), e
+        assert (layout.EXAMPLES / e["image"]).is_file() and Path(e["image"]).parent.name == e["model"], e
+        assert e["hole"] in inpaint.PRESETS and e["caption"], e
+    # nothing stale beside them: the examples' folders hold the listed images only
+    assert sorted(layout.EXAMPLES.glob("*/*.png")) == sorted(layout.EXAMPLES / e["image"] for e in entries)
+    assert {m: sum(e["model"] == m for e in entries) for m in layout.BUNDLED} == dict.fromkeys(layout.BUNDLED, 6)
+
+
+def test_the_face_examples_are_the_faces_models_and_the_people_the_broad_ones():
+    from train import data
+
+    names = {m: [Path(e["image"]).stem.split("-", 2)[2] for e in _examples() if e["model"] == m]
+             for m in ("emoji-faces-64", "emoji-64")}
+    assert {"unamused", "confounded", "upside-down", "monocle"} <= set(names["emoji-faces-64"])
+    assert {"fairy", "veil"} <= set(names["emoji-64"])
+    faces = data.emoji_faces()
+    for model in ("emoji-faces-64", "emoji-64"):
+        group = [e for e in _examples() if e["model"] == model]
+        for e in group:  # held-out emoji only; faces for the faces model, never for the broad one
+            seq = re.search(r"U\+([0-9A-F-]+)\)", e["caption"]).group(1)
+            assert data.emoji_split(seq) == "test", e
+            assert (data.base_emoji(seq) in faces) == (model == "emoji-faces-64"), e
+        # the three art styles, and holes of several presets
+        assert {Path(e["image"]).stem.split("-")[1] for e in group} == {"twemoji", "openmoji", "noto"}
+        assert len({e["hole"] for e in group}) >= 4
+
+
+@needs_bundled
+def test_the_page_lists_the_bundled_models_and_their_examples():
+    demo = layout.build_demo()
+    blocks = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+    assert [v for _, v in blocks["model"].choices] == list(layout.BUNDLED)
+    assert blocks["model"].value == "fashion-mnist-32"
+    assert [v for _, v in blocks["second-model"].choices] == list(layout.BUNDLED)
+    for name in layout.BUNDLED:  # one gallery of six per model, in the picker's order
+        gallery = blocks[f"examples-{name}"]
+        assert len(gallery.samples) == 6 and gallery.label.startswith(f"Examples for {name} ")
+    galleries = [b.elem_id for b in demo.blocks.values() if str(getattr(b, "elem_id", "")).startswith("examples-")]
+    assert galleries == [f"examples-{name}" for name in layout.BUNDLED]
+    # fashion-mnist-32 ships a context encoder: the picker starts with all the methods
+    assert [v for _, v in blocks["method"].choices] == [*methods.names(), BOTH]
+
+
+@needs_bundled
+def test_the_bundled_models_methods_summaries_and_colours():
+    calls = callbacks_for(layout.bundled_models())
+    ships = {"fashion-mnist-32": True, "emoji-faces-64": False, "emoji-64": True}
+    for name, has in ships.items():
+        offered = [v for _, v in calls.methods_for(name).choices]
+        assert (CONTEXT_ENCODER in offered, BOTH in offered) == (has, has), name
+        assert ("ships no context encoder" in calls.about(name)[0]) == (not has), name
+    summary = calls.about("emoji-faces-64")[0]
+    assert "64×64 colour" in summary and "**emoji-faces**" in summary and "only the faces of emoji" in summary
+    assert "emoji faces and people" in calls.about("emoji-64")[0]
+    # the context encoder asked for anyway (an API caller): which models ship one, before any search
+    image = photo(64, 64)
+    with pytest.raises(gr.Error) as excinfo:
+        final(calls.inpaint(editor(image, box(image.size)), "emoji-faces-64", method=CONTEXT_ENCODER))
+    assert error_message(excinfo) == NO_CONTEXT_ENCODER.format(name="emoji-faces-64",
+                                                               models=" (fashion-mnist-32 or emoji-64)")
+    # colourising with the greyscale model names both colour models
+    with pytest.raises(gr.Error) as excinfo:
+        final(calls.restore(photo(16, 16, "L"), "fashion-mnist-32", "", "colourise"))
+    assert "Pick a colour model (emoji-faces-64 or emoji-64), or another task." in error_message(excinfo)
 
 
 def test_api_restore(served, tmp_path):

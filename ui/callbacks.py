@@ -36,6 +36,7 @@ from .gpu import gpu, gpu_seconds
 # the search from the prior alone: the Restore tab's defaults; the Inpaint tab's are the chosen model's
 # (`Settings.for_model`: the warm start where the model ships an encoder, else these)
 DEFAULTS = inpaint.Settings()
+PAPER = inpaint.Settings.paper()  # the side by side's B can run the paper's settings
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 VIEW = 256               # small model-resolution images are shown upscaled to this size
 STOPPED = {"caller": " (stopped by you; the best so far)",
@@ -58,6 +59,15 @@ TOKENS = itertools.count(1)  # fresh values for the page's gr.State triggers: a 
 WARM_START_INFO = "Share of the restarts started from the guess of the model's encoder (0: all from the prior)."
 NO_ENCODER_INFO = ("Share of the restarts started from the guess of the model's encoder: this model ships none, so "
                    "all start from the prior.")
+METHOD_INFO = "Both side by side: the GAN prior here, then both on the Side by side tab."
+NO_CONTEXT_ENCODER_INFO = "{name} ships no context encoder: it fills with the GAN prior only."
+NO_CONTEXT_ENCODER = ("{name} ships no context encoder, so it fills holes with the GAN prior only. Pick the GAN prior, "
+                      "or a model that ships one{models}.")
+# what each training set is, in a visitor's words (a data set not listed here is only named)
+DOMAINS = {"fashion-mnist": "Fashion-MNIST's greyscale garments: tops, trousers, dresses, shoes, bags",
+           "emoji": "emoji faces and people in three art styles; the emoji model for people",
+           "emoji-faces": "only the faces of emoji: smileys, cat and monkey faces in three art styles; the emoji "
+                          "model for a face"}
 
 
 def user_error(message: str, title: str = "Error") -> gr.Error:
@@ -118,13 +128,49 @@ def _view(img: Image.Image) -> Image.Image:
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
 
 
-def method_choices() -> list[tuple[str, str]]:
-    """The Method picker's (label, value)s: the registry's methods, and both side by side when the
-    context encoder is registered."""
-    choices = [(methods.get(n).label, n) for n in methods.names()]
-    if CONTEXT_ENCODER in methods.names() and methods.DEFAULT in methods.names():
+def method_choices(model=None) -> list[tuple[str, str]]:
+    """The Method picker's (label, value)s: the registry's methods `model` can run (its checkpoint
+    ships what they need; `model` None: all of them), and both side by side when the context
+    encoder is among them."""
+    names = [n for n in methods.names() if model is None or methods.get(n).available(model)]
+    choices = [(methods.get(n).label, n) for n in names]
+    if CONTEXT_ENCODER in names and methods.DEFAULT in names:
         choices.append((BOTH_LABEL, BOTH))
     return choices
+
+
+def method_picker(loaded: Loaded | None, method: str | None = methods.DEFAULT) -> dict:
+    """The Method picker for the chosen model (`loaded` None: not known, every method): its choices,
+    its value (`method` where offered, else the default) and its info, which says when the model
+    ships no context encoder."""
+    model = None if loaded is None else loaded.model
+    choices = method_choices(model)
+    offered = [v for _, v in choices]
+    lacks = CONTEXT_ENCODER in methods.names() and CONTEXT_ENCODER not in offered
+    return dict(choices=choices, value=method if method in offered else methods.DEFAULT,
+                info=NO_CONTEXT_ENCODER_INFO.format(name=loaded.name) if lacks else METHOD_INFO)
+
+
+def second_picker(loaded: Loaded | None, which: str | None = "paper") -> dict:
+    """The side by side's choice of B's settings for B's model (`loaded` None: not known): the paper's,
+    A's, and the context encoder where the model ships one; its value (`which` where offered, else
+    the paper's) and its info, which says when the model ships no context encoder."""
+    choices = [(f"The paper's: λ {PAPER.lam:g}, lr {PAPER.lr:g}, {PAPER.restarts} restarts, no early stop", "paper"),
+               ("A's settings (another model)", "same")]
+    registered = CONTEXT_ENCODER in methods.names()
+    if registered and (loaded is None or methods.get(CONTEXT_ENCODER).available(loaded.model)):
+        choices.append(("The context encoder (A's settings, B's model)", CONTEXT_ENCODER))
+    offered = [v for _, v in choices]
+    lacks = registered and CONTEXT_ENCODER not in offered
+    return dict(choices=choices, value=which if which in offered else "paper",
+                info=NO_CONTEXT_ENCODER_INFO.format(name=loaded.name) if lacks else None)
+
+
+def listed(names: list[str]) -> str:
+    """Models to pick from, after a sentence's noun: " (a)", " (a or b)", " (a, b or c)"; "" for none."""
+    if not names:
+        return ""
+    return f" ({names[0]})" if len(names) == 1 else f" ({', '.join(names[:-1])} or {names[-1]})"
 
 
 def warm_start_slider(model) -> dict:
@@ -136,10 +182,16 @@ def warm_start_slider(model) -> dict:
 
 
 def describe(loaded: Loaded) -> str:
+    """The chosen model in two or three sentences: its images, its training set (in words where
+    `DOMAINS` knows it), and that it has no context encoder when it ships none."""
     net = loaded.model
     kind = "greyscale" if net.channels == 1 else "colour"
-    return (f"**{loaded.name}**: {net.resolution}×{net.resolution} {kind} images, trained on **{net.dataset}**. "
-            f"It can only fill holes with {net.dataset} content.")
+    words = f" ({DOMAINS[net.dataset]})" if net.dataset in DOMAINS else ""
+    text = (f"**{loaded.name}**: {net.resolution}×{net.resolution} {kind} images, trained on **{net.dataset}**"
+            f"{words}. It can only fill holes with {net.dataset} content.")
+    if CONTEXT_ENCODER in methods.names() and not methods.get(CONTEXT_ENCODER).available(net):
+        text += " " + NO_CONTEXT_ENCODER_INFO.format(name="It")
+    return text
 
 
 LOCAL_IMAGE = re.compile(r"!\[([^\]]*)\]\((?!\w+:)([^)\s]+)\)")  # ![alt](file beside the card), no URL
@@ -305,6 +357,55 @@ class Callbacks:
         defaults = inpaint.Settings.for_model(net)
         return defaults.iterations, defaults.restarts, gr.Slider(**warm_start_slider(net))
 
+    def methods_for(self, model: str | None, hub_repo: str = "", method: str | None = methods.DEFAULT):
+        """The Method picker for the chosen model (`method_picker`): the context encoder and both side
+        by side offered only where the model ships a context encoder; gr.skip() for a model that does
+        not load (`about` says why)."""
+        try:
+            loaded = self.load(model, hub_repo)
+        except gr.Error:
+            return gr.skip()
+        return gr.Dropdown(**method_picker(loaded, method))
+
+    def second_settings(self, model: str | None, which: str | None = "paper"):
+        """The side by side's choice of B's settings for B's `model` (`second_picker`): the context
+        encoder offered only where the model ships one; gr.skip() for a model that does not load."""
+        try:
+            loaded = self.load(model, "")
+        except gr.Error:
+            return gr.skip()
+        return gr.Radio(**second_picker(loaded, which))
+
+    def models_that(self, test) -> list[str]:
+        """The names of the served models for which `test(model)` is true (those that load)."""
+        found = []
+        for name in self.service.models:
+            try:
+                if test(self.service.load(name).model):
+                    found.append(name)
+            except inpaint.InpaintError:
+                continue
+        return found
+
+    def _can_run(self, method: str, loaded: Loaded) -> None:
+        """A gr.Error when `loaded`'s checkpoint lacks what `method` needs (before its search waits in
+        line), naming the served models that have it."""
+        if method == BOTH or method not in methods.names() or methods.get(method).available(loaded.model):
+            return  # an unknown method: `settings` says so
+        able = self.models_that(methods.get(method).available)
+        if method == CONTEXT_ENCODER:
+            raise user_error(NO_CONTEXT_ENCODER.format(name=loaded.name, models=listed(able)),
+                             title="No context encoder")
+        raise user_error(f"{loaded.name} can't fill with {methods.get(method).label}: its checkpoint lacks what the "
+                         f"method needs. Pick another method, or a model that has it{listed(able)}.")
+
+    def _can_colourise(self, op: ops.Degradation, loaded: Loaded) -> None:
+        """A gr.Error for colourising with a greyscale model (before its search waits in line), naming
+        the served colour models."""
+        if isinstance(op, ops.Greyscale) and loaded.model.channels != 3:
+            colour = self.models_that(lambda net: net.channels == 3)
+            raise user_error(restoring.NO_COLOUR.format(name=loaded.name, models=listed(colour)), title="Colourise")
+
     def inpaint(self, editor, model: str | None = None, hub_repo: str = "", iterations: int | None = None,
                 restarts: int | None = None, lam: float = DEFAULTS.lam, seed: int = DEFAULTS.seed,
                 blend: str = DEFAULTS.blend, grow: int = 0, method: str = methods.DEFAULT,
@@ -336,6 +437,7 @@ class Callbacks:
             loaded = self.load(model, hub_repo)
             wanted = settings(iterations, restarts, lam, seed, blend, method, warm_start,
                               defaults=inpaint.Settings.for_model(loaded.model))
+            self._can_run(method, loaded)
             note = BOTH_NOTE if method == BOTH else ""
             method = methods.DEFAULT if method == BOTH else method  # the context encoder's run is `both`'s
             with contextlib.closing(self._reports((model, hub_repo), image, hole, wanted, method, request,
@@ -438,6 +540,7 @@ class Callbacks:
         elif which == CONTEXT_ENCODER:
             method = CONTEXT_ENCODER
         loaded = self.load(model, hub_repo)
+        self._can_run(method, loaded)
         heading = f"### B · {loaded.name} · {SECOND.get(which, which)}"
         with contextlib.closing(self._reports((model, hub_repo), image, hole, wanted, method, request,
                                               progress)) as reports:
@@ -557,7 +660,7 @@ class Callbacks:
             op = restoring.degradation(task, blur, strength, angle, factor, noise)
             wanted = settings(iterations, restarts, None, seed, DEFAULTS.blend)
             loaded = self.load(model, hub_repo)
-            _can_colourise(op, loaded)
+            self._can_colourise(op, loaded)
             try:
                 given = normalize(image)
             except inpaint.InpaintError as err:
@@ -580,7 +683,7 @@ class Callbacks:
             raise user_error("This app has no example images: upload an image to restore.", title="No example")
         op = restoring.degradation(task, blur, strength, angle, factor, noise)
         loaded = self.load(model, hub_repo)
-        _can_colourise(op, loaded)
+        self._can_colourise(op, loaded)
         count = int(count or 0)
         example = mine[count % len(mine)]
         clean = restoring.clean_example(example["image"], loaded.model.resolution)
@@ -621,12 +724,6 @@ class Callbacks:
         except gr.Error as err:
             return f"⚠️ {err.message}", ""
         return describe(loaded), card(loaded.folder)
-
-
-def _can_colourise(op: ops.Degradation, loaded: Loaded) -> None:
-    """A gr.Error for colourising with a greyscale model (before its search waits in line)."""
-    if isinstance(op, ops.Greyscale) and loaded.model.channels != 3:
-        raise user_error(restoring.NO_COLOUR.format(name=loaded.name), title="Colourise")
 
 
 def _restored(done: Finished, op, given: Image.Image, loaded: Loaded) -> tuple:

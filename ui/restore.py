@@ -21,8 +21,8 @@ BLURS = (("Gaussian", "gaussian"), ("Box", "box"), ("Motion", "motion"))
 FACTORS = ops.FACTORS
 MAX_STRENGTH = 16.0  # the page's slider (the engine takes up to ops.MAX_BLUR)
 VIEW = 256           # the input, result and truth are shown enlarged (nearest neighbour) to at least this side
-NO_COLOUR = ("Colourising needs a colour model: {name} is greyscale. Pick a colour model (emoji-64), or "
-             "another task.")
+# {models}: the app's colour models, " (a or b)" (`callbacks.listed`)
+NO_COLOUR = "Colourising needs a colour model: {name} is greyscale. Pick a colour model{models}, or another task."
 
 
 def degradation(task: str, blur: str = "gaussian", strength: float = 2.0, angle: float = 0.0, factor: int = 4,
