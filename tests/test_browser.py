@@ -20,6 +20,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
         "--disable-component-update", "--disable-sync"]
 OUT = Path(__file__).resolve().parent.parent / "test-output" / "browser"
 FASHION = layout.CHECKPOINTS / "fashion-mnist-32"
+BUNDLED_THERE = all((layout.CHECKPOINTS / name / "model.safetensors").is_file() for name in layout.BUNDLED)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
@@ -319,10 +320,10 @@ def test_real_app_screenshot(page, serve):
     OUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUT / "real-app.png"), full_page=True)
 
-    # a long run shows previews while it searches, and Stop ends it with the best so far: on the
-    # 64x64 model, whose steps are slow enough that Stop comes before the search would stop early
-    # (fashion-mnist-32's converges in about a second)
-    pick_example(page, "examples-emoji-64", (256, 256))
+    # a long run shows previews while it searches, and Stop ends it with the best so far: on a
+    # 64x64 model (the faces model, which a face example picks), whose steps are slow enough that
+    # Stop comes before the search would stop early (fashion-mnist-32's converges in about a second)
+    assert "Model emoji-faces-64" in pick_example(page, "examples-emoji-faces-64", (256, 256))
     set_slider(page, "iterations", 2000)
     set_slider(page, "restarts", 8)
     page.click("#run")
@@ -331,8 +332,57 @@ def test_real_app_screenshot(page, serve):
     page.click("#stop")
     page.wait_for_function(f"() => {STATUS_IDLE} && ({STATUS}).includes('Done in')", timeout=120_000)
     status = page.evaluate(f"() => {STATUS}")
-    assert "stopped by you" in status
+    assert "stopped by you" in status and "Model emoji-faces-64" in status
     assert int(re.search(r"(\d+) iterations", status).group(1)) < 2000
+
+
+def pick_model(page, name: str) -> None:
+    """Choose `name` in the model picker."""
+    page.locator("#model input").click()
+    page.get_by_role("option", name=name, exact=True).click()
+
+
+def options(page, elem_id: str) -> list[str]:
+    """The choices a dropdown offers (opened, read, closed again), without the chosen one's tick."""
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option").first.wait_for()
+    shown = [t.strip().splitlines()[-1].strip() for t in page.get_by_role("option").all_inner_texts()]
+    page.keyboard.press("Escape")
+    page.get_by_role("option").first.wait_for(state="detached")
+    return shown
+
+
+METHOD_INFO = "document.querySelector('#method').innerText"
+
+
+@pytest.mark.skipif(not BUNDLED_THERE, reason="the bundled checkpoints are not all there")
+def test_three_bundled_models_the_faces_examples_pick_the_faces_model(page, serve):
+    """The picker lists the three bundled models, fashion first; each has six examples; a face example
+    picks emoji-faces-64 (no context encoder: the Method picker says so and offers the GAN prior only), a
+    people example emoji-64 (whose picker offers the context encoder again)."""
+    url = serve(None, None).url  # the bundled models and examples
+    open_app(page, url, "examples-emoji-faces-64")
+    assert page.locator("#model input").input_value() == "fashion-mnist-32"
+    assert options(page, "model") == list(layout.BUNDLED)
+    galleries = page.evaluate("() => [...document.querySelectorAll('[id^=\"examples-\"]')].map(e => e.id)")
+    assert galleries == [f"examples-{name}" for name in layout.BUNDLED]
+    for name in layout.BUNDLED:
+        assert page.locator(f"#examples-{name} button").count() == 6, name
+
+    status = pick_example(page, "examples-emoji-faces-64", (256, 256))  # twemoji unamused, centre hole
+    assert "Model emoji-faces-64 (64×64)" in status
+    assert page.locator("#model input").input_value() == "emoji-faces-64"
+    page.get_by_text("only the faces of emoji").first.wait_for()  # the model's summary
+    page.wait_for_function(f"() => {METHOD_INFO}.includes('emoji-faces-64 ships no context encoder')")
+    assert options(page, "method") == ["GAN prior (latent search)"]
+    OUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUT / "faces-example.png"), full_page=True)
+
+    status = pick_example(page, "examples-emoji-64", (256, 256))  # twemoji fairy, strokes
+    assert "Model emoji-64 (64×64)" in status
+    page.wait_for_function(f"() => !{METHOD_INFO}.includes('ships no context encoder')")
+    assert options(page, "method") == ["GAN prior (latent search)", "Context encoder (one forward pass)",
+                                       "Both side by side"]
 
 
 # --- the editor's features, as a person uses them ---------------------------------------------------
@@ -623,10 +673,9 @@ def test_restore_tab_degrades_an_example_and_restores_it(page, serve, tiny_check
     assert Image.open(result).size == (16, 12) and status.startswith("Done in")
 
 
-@pytest.mark.skipif(not (layout.CHECKPOINTS / "emoji-64" / "model.safetensors").is_file(),
-                    reason="the bundled emoji-64 is not there")
+@pytest.mark.skipif(not BUNDLED_THERE, reason="the bundled checkpoints are not all there")
 def test_restore_tab_on_the_real_app(page, serve):
-    """The bundled models: colourising is offered for emoji-64 (colour) and not for fashion-mnist-32."""
+    """The bundled models: colourising is offered for the emoji models (colour) and not for fashion-mnist-32."""
     url = serve(None, None).url  # the bundled models and examples
     page.goto(url, wait_until="load")
     page.get_by_role("tab", name="Restore").click()
@@ -634,9 +683,9 @@ def test_restore_tab_on_the_real_app(page, serve):
     task.get_by_text("Deblur", exact=True).wait_for()
     page.wait_for_timeout(1000)  # the page's load event sets the tasks for the model
     assert task.get_by_text("Colourise", exact=True).count() == 0  # fashion-mnist-32 is greyscale
-    page.locator("#model input").click()
-    page.get_by_role("option", name="emoji-64").click()
-    task.get_by_text("Colourise", exact=True).wait_for()
+    for name in ("emoji-faces-64", "emoji-64"):
+        pick_model(page, name)
+        task.get_by_text("Colourise", exact=True).wait_for()
     status = degrade_and_restore(page, "Deblur", timeout_ms=300_000)
     assert "Model emoji-64" in status and "the result 64×64" in status
     page.locator("#restore-tab").scroll_into_view_if_needed()
