@@ -77,7 +77,7 @@ def labelled(dataset: str, split: str, resolution: int | None = None):
     if dataset == "fashion-mnist":
         images, labels = data.fashion_mnist(split, resolution or 32)
         return images, labels, list(data.FASHION_MNIST_CLASSES)
-    if dataset in ("emoji", "emoji-faces"):
+    if dataset in data.EMOJI_DATASETS:
         images, names = data.emoji(split, resolution or 64, faces=dataset == "emoji-faces")
         base = [SKIN_TONES.sub("", n.split(":", 1)[1]) for n in names]
         classes = sorted(set(base))
@@ -89,7 +89,7 @@ def labelled(dataset: str, split: str, resolution: int | None = None):
 def classifier_for(dataset: str) -> str:
     """The data set whose classifier gives a data set's features: emoji-faces, a subset of
     emoji, is measured with emoji's."""
-    return "emoji" if dataset == "emoji-faces" else dataset
+    return "emoji" if dataset in data.EMOJI_DATASETS else dataset
 
 
 def to_input(images: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 
 QUANT, SCALE = ".q8", ".q8scale"
+DCGAN_INT8 = ("D.",)  # a checkpoint's own weights: D in int8, G in fp16
+ENCODER_INT8 = ("",)  # the latent encoder: all of it
 
 
 def stored(state: dict[str, torch.Tensor], int8: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
@@ -61,7 +63,7 @@ def loaded(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-INT8 = {".": ("D.",), "encoder": ("",)}  # the checkpoint's own weights, and its latent encoder's
+INT8 = {".": DCGAN_INT8, "encoder": ENCODER_INT8}  # the checkpoint's own weights, and its latent encoder's
 
 
 def restore(folder: Path) -> list[Path]:

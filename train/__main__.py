@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from . import export
-from .data import DataError, EMOJI_LICENCES, load_images
+from .data import DataError, EMOJI_DATASETS, EMOJI_LICENCES, load_images
 from .loop import TrainConfig, run_dir, train
 
 DEFAULTS = {  # resolution, channels for the named data sets
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
         print(f"error: {len(images)} images is fewer than one batch of {args.batch_size}", file=sys.stderr)
         return 2
     extra = {}
-    if args.dataset in ("emoji", "emoji-faces"):
+    if args.dataset in EMOJI_DATASETS:
         extra["attribution"] = "\n".join(f"- {text}" for text in EMOJI_LICENCES.values())
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"resolution", "channels", "run"}
     cfg = TrainConfig(

@@ -34,7 +34,7 @@ from inpaint.masks import preset, strokes
 from inpaint.models import Discriminator, weights_init
 from inpaint.weights import stored
 
-from .data import DataError, licence, load_images, random_indices
+from .data import DataError, EMOJI_DATASETS, licence, load_images, random_indices
 from .export import HUB_DATASETS
 from .loop import d_loss, g_loss, run_dir, step_seed
 
@@ -153,7 +153,7 @@ def card(config: dict, info: dict, figure: bool) -> str:
         "library_name: gan-inpaint",
         "pipeline_tag: image-to-image",
         "tags: [context-encoder, image-inpainting, u-net]",
-        f"license: {'cc-by-sa-4.0' if dataset in ('emoji', 'emoji-faces') else 'mit'}",
+        f"license: {'cc-by-sa-4.0' if dataset in EMOJI_DATASETS else 'mit'}",
         *([f"datasets: [{HUB_DATASETS[dataset]}]"] if dataset in HUB_DATASETS else []),
         "---",
         f"# Context encoder {r}x{r}, {dataset}",

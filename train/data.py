@@ -41,6 +41,7 @@ FASHION_MNIST_CLASSES = (
 FASHION_MNIST_VAL = 5000  # the first 5000 of t10k are "val", the other 5000 "test"
 NOTO_EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
 EMOJI_GROUPS = ("Smileys & Emotion", "People & Body")
+EMOJI_DATASETS = ("emoji", "emoji-faces")  # the emoji sources: their licences and classifier are one
 SPLITS = ("train", "val", "test")
 # the groups are uneven (every variant of a plain person is one group of 126 sequences), so
 # the hash seed was picked, before any model was trained on it, for about 10% of the sequences
@@ -327,7 +328,7 @@ def load_images(name: str, split: str = "train", resolution: int | None = None) 
     """uint8 images N x C x R x R for a source name (see the module docstring)."""
     if name == "fashion-mnist":
         return fashion_mnist(split, resolution or 32)[0]
-    if name in ("emoji", "emoji-faces"):
+    if name in EMOJI_DATASETS:
         return emoji(split, resolution or 64, faces=name == "emoji-faces")[0]
     if name.startswith("folder:"):
         return folder(name[len("folder:"):], resolution or 64)
@@ -339,7 +340,7 @@ def load_images(name: str, split: str = "train", resolution: int | None = None) 
 def licence(name: str) -> str:
     if name == "fashion-mnist":
         return "Fashion-MNIST by Zalando Research, MIT licence (Debian dataset-fashion-mnist)"
-    if name in ("emoji", "emoji-faces"):
+    if name in EMOJI_DATASETS:
         return "; ".join(EMOJI_LICENCES.values())
     return "the licence of the user's own images"
 

@@ -35,7 +35,7 @@ from inpaint.errors import InpaintError
 from inpaint.hub import load_model
 from inpaint.masks import preset, strokes
 from inpaint.models import DCGAN
-from inpaint.weights import stored
+from inpaint.weights import ENCODER_INT8, stored
 
 from .data import DataError, load_images, random_indices
 from .export import CARD_INFO
@@ -128,7 +128,7 @@ def export_encoder(E: LatentEncoder, out: Path, info: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(dict(E._hub_mixin_config), indent=2) + "\n")
     tmp = out / "model.safetensors.tmp"
-    save_file(stored(E.state_dict(), int8=("",)), str(tmp), metadata={"format": "pt"})  # E only proposes
+    save_file(stored(E.state_dict(), int8=ENCODER_INT8), str(tmp), metadata={"format": "pt"})  # E only proposes
     tmp.replace(out / "model.safetensors")
     update_card(out, **info)
     return out

@@ -14,9 +14,9 @@ from safetensors.torch import save_file
 
 from inpaint.imageio import grid
 from inpaint.models import DCGAN
-from inpaint.weights import QUANT, stored
+from inpaint.weights import DCGAN_INT8, QUANT, stored
 
-from .data import licence
+from .data import EMOJI_DATASETS, licence
 
 CARD_INFO = "card.json"  # facts for the card, kept beside it so the evaluation can add numbers
 PAPER = "https://arxiv.org/abs/1607.07539"  # Yeh et al., Semantic Image Inpainting with Deep Generative Models
@@ -25,7 +25,7 @@ HUB_DATASETS = {"fashion-mnist": "zalando-datasets/fashion_mnist"}  # the traini
 
 def save_weights(model: DCGAN, path: Path) -> None:
     """G in fp16, D's weights in int8 (`inpaint.weights`: D is read only when lam > 0); fp32 on load."""
-    save_file(stored(model.state_dict(), int8=("D.",)), str(path), metadata={"format": "pt"})
+    save_file(stored(model.state_dict(), int8=DCGAN_INT8), str(path), metadata={"format": "pt"})
 
 
 def export(model: DCGAN, out: Path, samples: torch.Tensor | None = None, info: dict | None = None) -> Path:
@@ -68,7 +68,7 @@ def write_card(out: Path) -> None:
         "library_name: gan-inpaint",
         "pipeline_tag: image-to-image",
         "tags: [dcgan, image-inpainting, gan]",
-        f"license: {'cc-by-sa-4.0' if dataset in ('emoji', 'emoji-faces') else 'mit'}",
+        f"license: {'cc-by-sa-4.0' if dataset in EMOJI_DATASETS else 'mit'}",
         *([f"datasets: [{HUB_DATASETS[dataset]}]"] if dataset in HUB_DATASETS else []),
         "---",
         f"# DCGAN {config['resolution']}x{config['resolution']}, {dataset}",
