@@ -12,6 +12,7 @@ from PIL import Image
 from inpaint import complete
 from inpaint.complete import Settings, _initial_z, _problem
 from inpaint.encoder import LatentEncoder, attach
+from inpaint.errors import ModelLoadError
 from inpaint.hub import ENCODER_NAME, clear_cache, load_model
 from inpaint.imageio import Fit, model_view
 from inpaint.masks import preset
@@ -122,6 +123,29 @@ def test_training_resumes(trained, tmp_path):
     training.train_encoder(args, load_model(folder), torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8), "again")
     assert torch.load(run / "state.pt", weights_only=True)["step"] == 5
     assert "; then `again`" in (tmp_path / "enc" / "README.md").read_text()
+
+
+def test_training_can_start_from_a_released_encoder(trained, tmp_path):
+    """--init-from: E starts from the encoder a prior checkpoint ships (as loaded), says so in its
+    card, and one that does not fit or is missing is a sentence, not a traceback."""
+    folder, _, _ = trained
+    prior = load_model(folder)
+    start = training.released_encoder(str(folder), prior, width=4)
+    args = training.parse_args(["--prior", str(folder), "--dataset", "test", "--out", str(tmp_path / "enc"),
+                                "--run", str(tmp_path / "run"), "--steps", "0", "--batch-size", "8", "--width", "4",
+                                "--threads", "1", "--init-from", str(folder)])
+    training.train_encoder(args, prior, torch.randint(0, 256, (40, 1, 8, 8), dtype=torch.uint8), "cmd", start)
+    saved = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    for k, v in start.state_dict().items():  # no steps: exactly the released E
+        assert torch.equal(saved["encoder"][k], v), k
+    assert f"starting from the encoder of `{folder}`" in (tmp_path / "enc" / "README.md").read_text()
+    with pytest.raises(ModelLoadError, match=r"width 4 \(this one: 8\)"):
+        training.released_encoder(str(folder), prior, width=8)
+    bare = export(tiny_prior(), tmp_path / "bare")
+    with pytest.raises(ModelLoadError, match="ships no latent encoder"):
+        training.released_encoder(str(bare), load_model(bare), width=4)
+    assert training.main(["--prior", str(folder), "--dataset", "fashion-mnist", "--out", str(tmp_path / "x"),
+                          "--init-from", str(bare)]) == 2
 
 
 def test_random_holes():

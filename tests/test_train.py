@@ -62,6 +62,40 @@ def test_smoke_run_writes_a_loadable_checkpoint(image_folder, tmp_path):
     assert main(args[:2] + ["--out", str(tmp_path / "never-trained"), "--resume"]) == 2  # nothing to resume
 
 
+def test_a_run_can_start_from_a_release(image_folder, tmp_path):
+    """--init-from copies a release's G and D (its training state gone), records it in the card,
+    keeps it on --resume, and refuses a release of another architecture in a sentence."""
+    tiny = ["--dataset", f"folder:{image_folder}", "--resolution", "16", "--ngf", "4", "--ndf", "4",
+            "--z-dim", "8", "--batch-size", "8"]
+    assert main(tiny + ["--out", str(tmp_path / "first"), "--steps", "3"]) == 0
+    first = inpaint.load_model(tmp_path / "first")
+
+    from inpaint.models import DCGAN
+    from train.loop import start_from
+
+    fresh = DCGAN(resolution=16, channels=3, z_dim=8, ngf=4, ndf=4)
+    facts = start_from(fresh, str(tmp_path / "first"))
+    for name, tensor in first.state_dict().items():  # the release as it loads (G fp16, D int8 on disk)
+        assert torch.equal(fresh.state_dict()[name], tensor), name
+    assert facts["steps"] == 3 and facts["discriminator"] and "--steps 3" in facts["commands"][0]
+
+    out = tmp_path / "second"
+    assert main(tiny + ["--out", str(out), "--steps", "2", "--init-from", str(tmp_path / "first")]) == 0
+    card = (out / "README.md").read_text()
+    assert "started from: G and D from" in card and "itself 3 steps at batch 8" in card and "steps: 2 " in card
+    state = torch.load(run_dir(out) / "state.pt", weights_only=False)
+    assert state["started_from"]["source"] == str(tmp_path / "first")
+    assert main(tiny + ["--out", str(out), "--steps", "4", "--resume"]) == 0  # resumes its own weights
+    assert "started from: G and D from" in (out / "README.md").read_text()
+
+    wider = tiny + ["--ndf", "8"]  # the last --ndf wins
+    assert main(wider + ["--out", str(tmp_path / "third"), "--steps", "1", "--init-from", str(tmp_path / "first")]) == 2
+    with pytest.raises(inpaint.ModelLoadError, match=r"ndf 4 \(this run: 8\)"):
+        start_from(DCGAN(resolution=16, channels=3, z_dim=8, ngf=4, ndf=8), str(tmp_path / "first"))
+    with pytest.raises(inpaint.ModelLoadError, match="does not exist"):
+        start_from(fresh, str(tmp_path / "nowhere"))
+
+
 RECIPE = ["--ema", "0.9", "--augment", "color,translation,cutout", "--r1", "1", "--spectral-norm", "--loss", "hinge"]
 
 

@@ -17,6 +17,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from inpaint.errors import ModelLoadError
+
 from . import export
 from .data import DataError, EMOJI_DATASETS, EMOJI_LICENCES, load_images
 from .loop import TrainConfig, run_dir, train
@@ -67,6 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--r1", type=float, default=0.0, metavar="GAMMA", help="R1 gradient penalty on real images (0: off)")
     g.add_argument("--spectral-norm", action="store_true", help="spectral normalisation of D's convolutions")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's state.pt")
+    p.add_argument("--init-from", metavar="SOURCE",
+                   help="start G and D from a released checkpoint (folder or Hub id; same sizes and widths): "
+                        "continue a release whose training state is gone, or fine-tune a prior on other data")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the finished checkpoint to the Hub")
     return p.parse_args(argv)
 
@@ -112,7 +117,11 @@ def main(argv=None) -> int:
         flip=not args.no_flip, run=str(run), extra=extra,
         command="python -m train " + shlex.join(argv),
     )
-    out = train(cfg, images, resume=args.resume)
+    try:
+        out = train(cfg, images, resume=args.resume)
+    except ModelLoadError as err:  # --init-from: not loadable, or not the run's architecture
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.push_to_hub:
         print(export.push_to_hub(out, args.push_to_hub))
     print(f"checkpoint written to {out}; training state in {run} (continue with --resume)")

@@ -31,7 +31,7 @@ from safetensors.torch import save_file
 
 from inpaint.device import default_threads, hardware, pick_device
 from inpaint.encoder import LatentEncoder
-from inpaint.errors import InpaintError
+from inpaint.errors import InpaintError, ModelLoadError
 from inpaint.hub import load_model
 from inpaint.masks import preset, strokes
 from inpaint.models import DCGAN
@@ -67,7 +67,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="CPU threads (default: the cores this process may use)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's state.pt")
+    p.add_argument("--init-from", metavar="SOURCE",
+                   help="start E from the encoder a prior checkpoint ships (folder or Hub id), e.g. the release a "
+                        "fine-tuned --prior started from (python -m train --init-from)")
     return p.parse_args(argv)
+
+
+def released_encoder(source: str, prior: DCGAN, width: int) -> LatentEncoder:
+    """The encoder that the prior checkpoint `source` ships, checked to fit `prior` at E's `width`
+    (to start a new E from it). Raises `ModelLoadError` when there is none or it does not fit."""
+    E = load_model(source).encoder
+    if E is None:
+        raise ModelLoadError(f"{source} ships no latent encoder to start from", source=str(source))
+    ours = {"resolution": prior.resolution, "channels": prior.channels, "z_dim": prior.z_dim, "width": width,
+            "prior": prior.prior}
+    differ = [f"{k} {getattr(E, k, E._hub_mixin_config.get(k))} (this one: {v})" for k, v in ours.items()
+              if getattr(E, k, E._hub_mixin_config.get(k)) != v]
+    if differ:
+        raise ModelLoadError(f"the encoder of {source} does not fit: it has {', '.join(differ)}", source=str(source))
+    return E
 
 
 def random_holes(n: int, resolution: int, generator: torch.Generator, bank: torch.Tensor) -> torch.Tensor:
@@ -160,7 +178,8 @@ def card(E: LatentEncoder, info: dict) -> str:
         "- command" + ("s (a run, then resumed)" if len(commands) > 1 else "") + ": "
         + "; then ".join(f"`{c}`" for c in commands),
         f"- steps: {info.get('steps', '?')} at batch {info.get('batch_size', '?')} (half training images, half "
-        f"G's samples), {info.get('seconds', 0) / 60:.1f} minutes on {info.get('device', '?')}",
+        f"G's samples), {info.get('seconds', 0) / 60:.1f} minutes on {info.get('device', '?')}"
+        + (f", starting from the encoder of `{info['started_from']}`" if info.get("started_from") else ""),
         f"- data: {info.get('dataset', '?')} ({info.get('images', '?')} training images); holes: the app's "
         "presets, random rectangles, random pixels, brush strokes",
         "- loss: known pixels' L1 + " + f"{info.get('full_weight')} x whole image L1 + {info.get('latent_weight')}"
@@ -174,8 +193,10 @@ def card(E: LatentEncoder, info: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def train_encoder(args, prior: DCGAN, images: torch.Tensor, command: str) -> Path:
-    """Train E for `prior` on uint8 images N x C x R x R; returns the exported folder."""
+def train_encoder(args, prior: DCGAN, images: torch.Tensor, command: str,
+                  start: LatentEncoder | None = None) -> Path:
+    """Train E for `prior` on uint8 images N x C x R x R, from `start`'s weights if given (a new
+    run; a resumed one has its own); returns the exported folder."""
     torch.set_num_threads(args.threads or default_threads())
     out = Path(args.out)
     run = Path(args.run) if args.run else run_dir(out)
@@ -188,11 +209,16 @@ def train_encoder(args, prior: DCGAN, images: torch.Tensor, command: str) -> Pat
                       prior=prior.prior, spread=args.spread).to(device)
     opt = torch.optim.Adam(E.parameters(), args.lr)
     step, seconds, commands = 0, 0.0, [command]
+    started_from = None
     if args.resume and state_path.exists():
         state = torch.load(state_path, weights_only=True, map_location=device)
         E.load_state_dict(state["encoder"])
         opt.load_state_dict(state["opt"])
         step, seconds, commands = state["step"], state["seconds"], state["commands"] + [command]
+        started_from = state.get("started_from")
+    elif start is not None:
+        E.load_state_dict(start.state_dict())
+        started_from = args.init_from
     bank = stroke_bank(prior.resolution)
     half = args.batch_size // 2
     batches = random_indices(len(images), args.batch_size - half, args.seed, start=step)
@@ -206,9 +232,10 @@ def train_encoder(args, prior: DCGAN, images: torch.Tensor, command: str) -> Pat
     def save() -> None:
         total = seconds + time.monotonic() - started
         torch.save({"encoder": E.state_dict(), "opt": opt.state_dict(), "step": step, "seconds": total,
-                    "commands": commands}, state_path.with_suffix(".tmp"))
+                    "commands": commands, "started_from": started_from}, state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
-        export_encoder(E, out, {**info, "commands": commands, "steps": step, "seconds": total})
+        export_encoder(E, out, {**info, "commands": commands, "steps": step, "seconds": total,
+                                **({"started_from": started_from} if started_from else {})})
 
     E.train()
     last_save = step
@@ -249,6 +276,7 @@ def main(argv=None) -> int:
     command = "python -m train.encoder " + shlex.join(argv if argv is not None else sys.argv[1:])
     try:
         prior = load_model(args.prior, device=pick_device(args.device))
+        start = released_encoder(args.init_from, prior, args.width) if args.init_from else None
         images = load_images(args.dataset, "train", prior.resolution)
     except (InpaintError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -259,7 +287,7 @@ def main(argv=None) -> int:
         return 2
     if args.limit:
         images = images[: args.limit]
-    out = train_encoder(args, prior, images, command)
+    out = train_encoder(args, prior, images, command, start)
     print(f"wrote {out}")
     return 0
 

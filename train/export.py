@@ -91,6 +91,7 @@ def write_card(out: Path) -> None:
         f"- data: {dataset} ({info.get('images', '?')} training images); {licence(dataset)}",
         "- command" + ("s (a run, then resumed)" if len(info.get("commands", [])) > 1 else "") + ": "
         + "; then ".join(f"`{c}`" for c in info.get("commands", [info.get("command", "?")])),
+        *([f"- started from: {info['started_from']}"] if info.get("started_from") else []),
         f"- steps: {info.get('steps', '?')} at batch {info.get('batch_size', '?')}, "
         f"{minutes:.1f} minutes of training on {info.get('device', '?')}, precision {info.get('precision', '?')}",
         "- recipe: " + info.get("recipe", "Adam lr 2e-4, beta1 0.5, N(0, 0.02) init, non-saturating G loss, "

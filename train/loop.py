@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import inspect
 import json
 import os
 import time
@@ -29,6 +30,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from inpaint.device import autocast, default_threads, hardware, pick_device, resolve_precision
+from inpaint.errors import ModelLoadError
 from inpaint.imageio import grid
 from inpaint.models import DCGAN, weights_init
 
@@ -70,6 +72,7 @@ class TrainConfig:
     augment: str = ""             # DiffAugment policy for D's inputs, e.g. "color,translation,cutout"
     r1: float = 0.0               # weight of the R1 gradient penalty on real images (0: off)
     spectral_norm: bool = False   # spectral normalisation of D's convolutions (exported as plain weights)
+    init_from: str | None = None  # a released checkpoint (folder or Hub id) whose G and D the run starts from
 
 
 def run_dir(out: str | Path) -> Path:
@@ -192,6 +195,51 @@ def release(model: DCGAN, ema: AveragedModel | None) -> DCGAN:
     return shipped
 
 
+ARCHITECTURE = ("resolution", "channels", "z_dim", "ngf", "ndf", "prior")  # what must match to start from a release
+
+
+def start_from(model: DCGAN, source: str) -> dict:
+    """Copy a released checkpoint's G and D (a folder or Hub id, `inpaint.load_model`) into a new
+    run's `model`: to continue a release whose training state is gone, or to fine-tune a prior on
+    other data. Its Adam moments are not in a release: the optimizers start afresh. A release
+    without D (a community generator) gives G only; D keeps its fresh initialisation.
+
+    Returns what the model card says of the start: the source and its own card's training facts.
+    Raises `ModelLoadError` when it cannot be loaded or its architecture differs from the run's.
+    """
+    from inpaint.hub import load_model
+
+    released = load_model(source, device="cpu")
+    theirs, ours = _architecture(released), _architecture(model)
+    differ = [f"{key} {theirs[key]} (this run: {ours[key]})" for key in ARCHITECTURE if theirs[key] != ours[key]]
+    if differ:
+        raise ModelLoadError(f"cannot start from {source}: it has {', '.join(differ)}; "
+                             "give the run the same image size, channels, z size, widths and prior", source=str(source))
+    model.G.load_state_dict(released.G.state_dict())
+    if released.D is not None:
+        model.D.load_state_dict(released.D.state_dict())
+    card = Path(released.checkpoint_dir) / export.CARD_INFO
+    facts = json.loads(card.read_text()) if card.is_file() else {}
+    return {"source": str(source), "discriminator": released.D is not None,
+            **{k: facts[k] for k in ("commands", "steps", "batch_size", "seconds", "device") if k in facts}}
+
+
+def _architecture(model: DCGAN) -> dict:
+    defaults = {k: v.default for k, v in inspect.signature(DCGAN).parameters.items()}
+    return {key: model.config.get(key, defaults[key]) for key in ARCHITECTURE}
+
+
+def describe_start(started: dict) -> str:
+    """The model card's line for a run started from a release (`start_from`)."""
+    text = f"G{' and D' if started.get('discriminator', True) else ' (its D: a fresh one)'} from `{started['source']}`"
+    if "steps" in started:
+        text += (f", itself {started['steps']} steps at batch {started.get('batch_size', '?')}, "
+                 f"{started.get('seconds', 0) / 60:.1f} minutes on {started.get('device', '?')}")
+    if started.get("commands"):
+        text += ", by " + "; then ".join(f"`{c}`" for c in started["commands"])
+    return text + " (the steps line counts this run alone)"
+
+
 def _dist_info() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
@@ -223,6 +271,9 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
     model = DCGAN(resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim, ngf=cfg.ngf,
                   ndf=cfg.ndf, prior=cfg.prior, dataset=cfg.dataset)
     model.apply(weights_init)
+    started_from = None
+    if cfg.init_from and not (resume and state_path.exists()):  # a resumed run has its own weights
+        started_from = start_from(model, cfg.init_from)
     if cfg.spectral_norm:
         add_spectral_norm(model.D)
     model.to(device)
@@ -241,6 +292,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         step, seconds = state["step"], state["seconds"]
         if ema is not None:
             ema.load_state_dict(state["ema"])
+        started_from = state.get("started_from")
         commands = state.get("commands", [state.get("config", {}).get("command", "?")]) + [cfg.command]
     G, D = model.G, model.D
     if world > 1:
@@ -266,7 +318,7 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         torch.save({"model": model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                     "ema": ema.state_dict() if ema is not None else None,
                     "step": step, "seconds": total, "config": asdict(cfg),
-                    "commands": commands}, state_path.with_suffix(".tmp"))
+                    "commands": commands, "started_from": started_from}, state_path.with_suffix(".tmp"))
         state_path.with_suffix(".tmp").replace(state_path)
         shipped = release(model, ema)
         shipped.eval()
@@ -277,6 +329,8 @@ def train(cfg: TrainConfig, images: torch.Tensor, resume: bool = False) -> Path:
         info = {"commands": commands, "steps": step, "seconds": total, "batch_size": cfg.batch_size * world,
                 "world_size": world, "device": hardware(device), "precision": precision, "recipe": recipe(cfg),
                 "images": len(images), **cfg.extra}
+        if started_from:
+            info["started_from"] = describe_start(started_from)
         export.export(shipped, out, samples=samples, info=info)
         if final or step % cfg.checkpoint_every == 0:  # each checkpoint and the end are candidate releases
             export.export(shipped, run / "releases" / f"{step:06d}", samples=samples, info=info)
