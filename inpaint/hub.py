@@ -120,9 +120,12 @@ def is_downloaded(source: str | os.PathLike, *, revision: str | None = None,
                   cache_dir: str | os.PathLike | None = None, allow_local: bool = True) -> bool:
     """True when `load_model(source)` downloads nothing: `source` is a local folder, or a Hub
     repo already loaded in this process or whose config.json and model.safetensors are in the
-    HF cache. (Loading a cached Hub repo still asks the Hub whether its branch has moved.)
-    Raises `ModelLoadError` for a source `load_model` would refuse as written."""
+    HF cache, and so is its warm-start encoder (`ENCODER_NAME`/, which `load_model` attaches) or
+    the cache's note that the repo has none. (Loading a cached Hub repo still asks the Hub
+    whether its branch has moved.) Raises `ModelLoadError` for a source `load_model` would
+    refuse as written."""
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.file_download import _CACHED_NO_EXIST
 
     spec = _parse_source(source, revision, allow_local)
     if spec.folder is not None:
@@ -131,8 +134,14 @@ def is_downloaded(source: str | os.PathLike, *, revision: str | None = None,
     with _cache_lock:
         if any(k[:len(key)] == key for k in _cache):
             return True
-    return all(isinstance(try_to_load_from_cache(spec.repo_id, name, cache_dir=cache_dir, revision=spec.revision),
-                          str) for name in (CONFIG_NAME, WEIGHTS_NAME))
+
+    def cached(name: str):  # a path, _CACHED_NO_EXIST (a 404 remembered) or None (never asked)
+        return try_to_load_from_cache(spec.repo_id, name, cache_dir=cache_dir, revision=spec.revision)
+
+    encoder = cached(f"{ENCODER_NAME}/{CONFIG_NAME}")
+    return (all(isinstance(cached(name), str) for name in (CONFIG_NAME, WEIGHTS_NAME))
+            and (encoder is _CACHED_NO_EXIST
+                 or isinstance(encoder, str) and isinstance(cached(f"{ENCODER_NAME}/{WEIGHTS_NAME}"), str)))
 
 
 def clear_cache() -> None:

@@ -186,3 +186,22 @@ def test_hub_encoder_attached_and_offline(fake_hub, prior, tmp_path):
     assert isinstance(load_model(REPO).encoder, LatentEncoder)
     assert load_model("user/plain").encoder is None
     assert len(fake_hub.requests) == seen
+
+
+def test_is_downloaded_counts_the_encoder_load_model_fetches(fake_hub, prior, tmp_path):
+    """A Hub model is 'downloaded' only when its encoder is cached too, or known to be absent:
+    otherwise loading it still fetches files (and the service must count it as a download)."""
+    from inpaint.hub import is_downloaded
+
+    folder = shutil.copytree(prior, tmp_path / "tiny")
+    LatentEncoder(resolution=8, channels=1, z_dim=8, width=4).save_pretrained(folder / ENCODER_NAME)
+    fake_hub.add_repo(REPO, hub_files(folder, (ENCODER_NAME,)))
+    fake_hub.add_repo("user/plain", hub_files(prior))
+    assert not is_downloaded(REPO) and not is_downloaded("user/plain")
+    load_model(REPO), load_model("user/plain")
+    clear_cache()  # from here on only the HF disk cache knows them
+    assert is_downloaded(REPO) and is_downloaded("user/plain")  # the plain one: its 404 remembered
+    snapshots = fake_hub.env.cache / "models--user--tiny" / "snapshots"
+    for weights in snapshots.glob(f"*/{ENCODER_NAME}/model.safetensors"):
+        weights.unlink()  # the prior cached, its encoder's weights not
+    assert not is_downloaded(REPO)
