@@ -3,13 +3,13 @@
     python -m evaluation.compare --model checkpoints/fashion-mnist-32 --n 20 \\
         --config cold= --config warm=restarts:8,warm_start:0.75,iterations:30 [--config paper=paper,n:2]
 
-Where `evaluation.sweep` moves one Settings field, this compares named settings that differ in
-several (`NAME=field:value,...`; `paper` starts from `Settings.paper()`; `n:K` runs that one on
+`evaluation.sweep` is this with configs that differ in one Settings field; here named settings
+may differ in several (`NAME=field:value,...`; `paper` starts from `Settings.paper()`; `n:K` runs that one on
 the first K images of each mask only). Every config completes the same images under the same
 masks and seeds as the sweep (the split's fixed shuffled order, preset seed and search seed =
 the image's index), the configs taking turns image by image, so that a load that changes over
 the run weighs on all of them alike. It prints each config's mean hole PSNR, semantic accuracy
-(where the domain has a classifier), seconds and steps per image, then each config against the
+(where the domain has a classifier), D's score of the raw fill, seconds and steps per image, then each config against the
 first (and against each one named paper...), paired, with the standard error of the mean difference
 and how many times less time it took. Validation split unless told otherwise.
 """
@@ -31,6 +31,7 @@ from inpaint import methods as registry
 from inpaint.complete import Settings
 from inpaint.errors import InpaintError
 from inpaint.hub import load_model
+from inpaint.imageio import to_tensor
 from inpaint.masks import preset
 
 from .classifier import SmallCNN, predict
@@ -64,12 +65,15 @@ def parse_config(text: str) -> Config:
 
 
 def compare(model, configs: list[Config], n: int, masks: list[str], split: str = "val", offset: int = 0,
-            on_mask=None) -> list[dict]:
-    """Rows {config, mask, index, image, psnr_hole, seconds, iterations[, semantic]}."""
-    engine = registry.get(GAN_PRIOR)
+            on_mask=None, method: str = GAN_PRIOR) -> list[dict]:
+    """Rows {config, mask, index, image, psnr_hole, seconds, iterations[, d_score][, semantic]}, one per
+    config, mask and image, completed by the registered method `method` (`inpaint.methods`).
+    d_score is D's score of the best raw fill (where the model has a D)."""
+    engine = registry.get(method)
     images, labels, clf_folder = heldout(model.config["dataset"], split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[offset: offset + n]
     classifier = SmallCNN.load(clf_folder) if clf_folder is not None and labels is not None else None
+    device = next(model.parameters()).device
     rows = []
     for mask_name in masks:
         for i, idx in enumerate(pick.tolist()):
@@ -85,6 +89,9 @@ def compare(model, configs: list[Config], n: int, masks: list[str], split: str =
                 out = np.array(result.image)
                 row = {"config": config.name, "mask": mask_name, "index": i, "image": idx,
                        "psnr_hole": psnr(arr, out, hole), "seconds": seconds, "iterations": result.iterations}
+                if model.D is not None:
+                    with torch.no_grad():
+                        row["d_score"] = float(torch.sigmoid(model.D(to_tensor(result.raw).to(device))))
                 if classifier is not None:
                     x = torch.from_numpy(out[..., None] if out.ndim == 2 else out).permute(2, 0, 1)[None]
                     row["semantic"] = bool(predict(classifier, x)[1][0] == labels[idx])
@@ -94,18 +101,21 @@ def compare(model, configs: list[Config], n: int, masks: list[str], split: str =
     return rows
 
 
-def report(rows: list[dict]) -> str:
+def report(rows: list[dict], field: str | None = None) -> str:
+    """Each config's means, then each config against the first (and against each one named
+    paper...), paired: mean difference ± standard error, per mask, and the time ratio. `field`:
+    the rows are one Settings field's values (`evaluation.sweep`), named by the value."""
     names = list(dict.fromkeys(r["config"] for r in rows))
     by = {nm: {(r["mask"], r["index"]): r for r in rows if r["config"] == nm} for nm in names}
-    semantic = "semantic" in rows[0]
-    lines = ["| config | hole PSNR (dB) |" + (" semantic acc. |" if semantic else "") + " s / image | steps | n |",
-             "|---|---|" + ("---|" if semantic else "") + "---|---|---|"]
+    semantic, d_score = "semantic" in rows[0], "d_score" in rows[0]
+    columns = [("psnr_hole", "hole PSNR (dB)", ".2f")] + ([("semantic", "semantic acc.", ".3f")] if semantic else []) \
+        + ([("d_score", "D(G(z))", ".3f")] if d_score else []) + [("seconds", "s / image", ".3f"), ("iterations", "steps", ".1f")]
+    lines = [f"| {field or 'config'} | " + " | ".join(title for _, title, _ in columns) + " | n |",
+             "|---|" + "---|" * len(columns) + "---|"]
     for nm in names:
         sel = list(by[nm].values())
-        lines.append(f"| {nm} | {np.mean([r['psnr_hole'] for r in sel]):.2f} |"
-                     + (f" {np.mean([r['semantic'] for r in sel]):.3f} |" if semantic else "")
-                     + f" {np.mean([r['seconds'] for r in sel]):.3f} | {np.mean([r['iterations'] for r in sel]):.1f} |"
-                     f" {len(sel)} |")
+        lines.append(f"| {nm} | " + " | ".join(f"{np.mean([float(r[key]) for r in sel]):{fmt}}" for key, _, fmt in columns)
+                     + f" | {len(sel)} |")
     lines.append("")
     for ref in names[:1] + [nm for nm in names[1:] if nm.startswith("paper")]:
         for nm in names:
@@ -121,7 +131,8 @@ def report(rows: list[dict]) -> str:
                 d = np.array([by[nm][k]["psnr_hole"] - by[ref][k]["psnr_hole"] for k in keys if k[0] == mask])
                 per_mask.append(f"{mask} {d.mean():+.2f}")
             ratio = np.mean([by[ref][k]["seconds"] for k in keys]) / np.mean([by[nm][k]["seconds"] for k in keys])
-            lines.append(f"{nm} vs {ref}, paired over {len(keys)} image-mask pairs: " + ", ".join(parts)
+            label = f"{field} {nm} vs {ref}" if field else f"{nm} vs {ref}"
+            lines.append(f"{label}, paired over {len(keys)} image-mask pairs: " + ", ".join(parts)
                          + f" ({', '.join(per_mask)} dB); {ratio:.2f}x less time")
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ checked on a disjoint one). For each value it prints the mean hole PSNR, the sem
 accuracy (where the domain has a classifier), D's mean score of the best raw fills and the
 seconds per image; then each value against the first, paired over the same image-mask pairs,
 with the standard error of the mean difference. This is for choosing settings: it reads the
-validation split unless told otherwise.
+validation split unless told otherwise. It is `evaluation.compare` with one config per value.
 """
 
 from __future__ import annotations
@@ -17,84 +17,35 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
-import torch
-from PIL import Image
 
 from inpaint import methods as registry
 from inpaint.complete import Settings
 from inpaint.errors import InpaintError
 from inpaint.hub import load_model
-from inpaint.imageio import to_tensor
-from inpaint.masks import preset
 
-from .classifier import SmallCNN, predict
-from .evaluate import GAN_PRIOR, heldout
-from .metrics import psnr
+from .compare import Config, compare
+from .compare import report as compare_report
+from .evaluate import GAN_PRIOR
 
 
 def sweep(model, field: str, values: list, n: int, masks: list[str], split: str = "val", offset: int = 0,
           settings: Settings | None = None, method: str = GAN_PRIOR) -> list[dict]:
-    """Rows {value, mask, index, psnr_hole, d_score, seconds[, semantic]}, one per value, mask and image,
-    completed by the registered method `method` (`inpaint.methods`)."""
-    engine = registry.get(method)
-    images, labels, clf_folder = heldout(model.config["dataset"], split)
-    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[offset: offset + n]
-    classifier = SmallCNN.load(clf_folder) if clf_folder is not None and labels is not None else None
+    """`evaluation.compare`'s rows, one config per value of `field` on top of `settings` (default: the
+    model's own, `Settings.for_model`), each row with its `value` too."""
     base = settings or Settings.for_model(model)
-    rows = []
-    for value in values:
-        for mask_name in masks:
-            outputs = []
-            for i, idx in enumerate(pick.tolist()):
-                arr = images[idx].permute(1, 2, 0).numpy()
-                arr = arr[..., 0] if arr.shape[2] == 1 else arr
-                hole = preset(mask_name, (arr.shape[1], arr.shape[0]), seed=i)
-                s = dataclasses.replace(base, **{field: value, "seed": i})
-                started = time.perf_counter()
-                result = engine.run(model, Image.fromarray(arr), hole, s)
-                seconds = time.perf_counter() - started
-                with torch.no_grad():
-                    d_score = float(torch.sigmoid(model.D(to_tensor(result.raw).to(next(model.parameters()).device))))
-                out = np.asarray(result.image)
-                outputs.append(out[..., None] if out.ndim == 2 else out)
-                rows.append({"value": value, "mask": mask_name, "index": i, "image": idx,
-                             "psnr_hole": psnr(arr, out, hole), "d_score": d_score, "seconds": seconds})
-            if classifier is not None:
-                preds = predict(classifier, torch.from_numpy(np.stack(outputs)).permute(0, 3, 1, 2))[1]
-                hits = (preds == labels[pick]).tolist()
-                for row in rows[-len(outputs):]:
-                    row["semantic"] = bool(hits[row["index"]])
-            print(f"  {field}={value} {mask_name}: done", file=sys.stderr, flush=True)
+    configs = {f"{v:g}": v for v in values}
+    rows = compare(model, [Config(name, dataclasses.replace(base, **{field: v})) for name, v in configs.items()],
+                   n, masks, split, offset, method=method,
+                   on_mask=lambda mask, _: print(f"  {mask}: done", file=sys.stderr, flush=True))
+    for row in rows:
+        row["value"] = configs[row["config"]]
     return rows
 
 
 def report(rows: list[dict], field: str) -> str:
     """Each value's means, then each value against the first, paired (mean difference ± standard error)."""
-    values = list(dict.fromkeys(r["value"] for r in rows))
-    by = {v: {(r["mask"], r["index"]): r for r in rows if r["value"] == v} for v in values}
-    semantic = "semantic" in rows[0]
-    lines = [f"| {field} | hole PSNR (dB) |" + (" semantic acc. |" if semantic else "") + " D(G(z)) | s / image | n |",
-             "|---|---|" + ("---|" if semantic else "") + "---|---|---|"]
-    for v in values:
-        sel = list(by[v].values())
-        sem = f" {np.mean([r['semantic'] for r in sel]):.3f} |" if semantic else ""
-        lines.append(f"| {v:g} | {np.mean([r['psnr_hole'] for r in sel]):.2f} |{sem} "
-                     f"{np.mean([r['d_score'] for r in sel]):.3f} | {np.mean([r['seconds'] for r in sel]):.2f} | {len(sel)} |")
-    lines.append("")
-    ref = values[0]
-    for v in values[1:]:
-        keys = sorted(by[v].keys() & by[ref].keys())
-        parts = []
-        for metric, unit in (("psnr_hole", " dB"), ("semantic", "")) if semantic else (("psnr_hole", " dB"),):
-            d = np.array([float(by[v][k][metric]) - float(by[ref][k][metric]) for k in keys])
-            se = d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-            parts.append(f"{metric} {d.mean():+.3f} ± {se:.3f}{unit}")
-        lines.append(f"{field} {v:g} vs {ref:g}, paired over {len(keys)} image-mask pairs: " + ", ".join(parts))
-    return "\n".join(lines)
+    return compare_report(rows, field)
 
 
 def main(argv=None) -> int:

@@ -225,13 +225,16 @@ def test_a_sweep_pairs_every_value_on_the_same_validation_images(tmp_path, monke
     model.eval().requires_grad_(False)
     base = ev.Settings(iterations=4, restarts=2, init_pool=1)
     rows = sw.sweep(model, "lam", [0.0, 5.0], n=2, masks=["center"], settings=base, offset=3)
-    assert [(r["value"], r["index"]) for r in rows] == [(0.0, 0), (0.0, 1), (5.0, 0), (5.0, 1)]
-    assert rows[0]["image"] == rows[2]["image"] and rows[1]["image"] == rows[3]["image"]  # the same images
+    # the values take turns image by image, on the same images
+    assert [(r["value"], r["index"]) for r in rows] == [(0.0, 0), (5.0, 0), (0.0, 1), (5.0, 1)]
+    assert rows[0]["image"] == rows[1]["image"] and rows[2]["image"] == rows[3]["image"]
     val, _, _ = ev.heldout("fashion-mnist", "val")
     order = torch.randperm(len(val), generator=torch.Generator().manual_seed(0))
-    assert [r["image"] for r in rows[:2]] == order[3:5].tolist()  # --offset skips into the fixed order
+    assert [r["image"] for r in rows[::2]] == order[3:5].tolist()  # --offset skips into the fixed order
+    assert all(0 <= r["d_score"] <= 1 for r in rows)
     text = sw.report(rows, "lam")
-    assert "| 5 |" in text and "lam 5 vs 0, paired over 2 image-mask pairs: psnr_hole" in text
+    assert "| lam | hole PSNR (dB) | D(G(z)) |" in text and "\n| 5 | " in text
+    assert "lam 5 vs 0, paired over 2 image-mask pairs: psnr_hole" in text
 
 
 @pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
