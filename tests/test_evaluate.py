@@ -283,3 +283,24 @@ def test_calibration_writes_the_fit_limit_the_engine_then_uses(tmp_path, capsys)
     assert "## Domain check" in (folder / "README.md").read_text()
     clear_cache()
     assert load_model(folder).fit_limit == pytest.approx(limit)
+
+
+def test_versus_pairs_two_evaluations_by_mask_and_image(tmp_path, capsys):
+    """B − A over the (mask, index) pairs both have, per mask; mismatched splits are refused."""
+    from evaluation import versus
+
+    def saved(folder, split, psnrs):
+        folder.mkdir()
+        rows = [{"mask": m, "method": "gan-prior", "index": i, "seconds": 1.0, "psnr_hole": v}
+                for (m, i), v in psnrs.items()]
+        rows.append({"mask": "center", "method": "telea", "index": 0, "seconds": 0.0, "psnr_hole": 99.0})
+        (folder / "results.json").write_text(json.dumps({"summary": {"split": split}, "rows": rows}))
+        return folder
+
+    a = saved(tmp_path / "a", "val", {("center", 0): 10.0, ("center", 1): 12.0, ("left", 0): 11.0})
+    b = saved(tmp_path / "b", "val", {("center", 0): 11.0, ("center", 1): 12.0, ("left", 0): 14.0, ("left", 1): 9.0})
+    assert versus.main([str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "3 pairs" in out and "hole PSNR +1.33 dB ± 0.88 (per mask: center +0.50, left +3.00)" in out
+    assert versus.main([str(a), str(saved(tmp_path / "c", "test", {}))]) == 2
+    assert versus.main([str(a), str(tmp_path / "nowhere")]) == 2
