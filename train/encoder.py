@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from inpaint.device import default_threads, hardware, pick_device
+from inpaint.device import autocast, default_threads, hardware, pick_device, resolve_precision
 from inpaint.encoder import LatentEncoder
 from inpaint.errors import InpaintError, ModelLoadError
 from inpaint.hub import load_model
@@ -66,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="CPU threads (default: the cores this process may use)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="auto: bf16 autocast on CPUs with bf16 hardware, else fp32 (as python -m train)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's state.pt")
     p.add_argument("--init-from", metavar="SOURCE",
                    help="start E from the encoder a prior checkpoint ships (folder or Hub id), e.g. the release a "
@@ -126,8 +128,8 @@ def encoder_loss(E: LatentEncoder, G: torch.nn.Module, x: torch.Tensor, known: t
                  z_true: torch.Tensor | None, args) -> tuple[torch.Tensor, dict[str, float]]:
     """The training loss of E on images x (N x C x R x R, [-1, 1]) under `known` (N x 1 x R x R);
     z_true: the true z of the last len(z_true) rows (G's samples), or None."""
-    z = E(x, known)
-    g = G(z)
+    z = E(x, known).float()  # the loss in fp32, whatever precision the networks ran in
+    g = G(z).float()
     fit = ((g - x).abs() * known).sum((1, 2, 3)) / (known.sum((1, 2, 3)) * x.shape[1]).clamp_min(1)
     full = (g - x).abs().mean((1, 2, 3))
     prior = E.prior_penalty(z)
@@ -179,6 +181,7 @@ def card(E: LatentEncoder, info: dict) -> str:
         + "; then ".join(f"`{c}`" for c in commands),
         f"- steps: {info.get('steps', '?')} at batch {info.get('batch_size', '?')} (half training images, half "
         f"G's samples), {info.get('seconds', 0) / 60:.1f} minutes on {info.get('device', '?')}"
+        + (f", precision {info['precision']}" if "precision" in info else "")
         + (f", starting from the encoder of `{info['started_from']}`" if info.get("started_from") else ""),
         f"- data: {info.get('dataset', '?')} ({info.get('images', '?')} training images); holes: the app's "
         "presets, random rectangles, random pixels, brush strokes",
@@ -203,6 +206,7 @@ def train_encoder(args, prior: DCGAN, images: torch.Tensor, command: str,
     state_path, log_path = run / "state.pt", run / "log.jsonl"
     run.mkdir(parents=True, exist_ok=True)
     device = next(prior.parameters()).device
+    precision = resolve_precision(args.precision, device)
     G = prior.fused().G  # frozen, eval, BatchNorms folded
     torch.manual_seed(args.seed)
     E = LatentEncoder(resolution=prior.resolution, channels=prior.channels, z_dim=prior.z_dim, width=args.width,
@@ -227,7 +231,7 @@ def train_encoder(args, prior: DCGAN, images: torch.Tensor, command: str,
     deadline = started + args.max_minutes * 60 if args.max_minutes else None
     info = {"dataset": args.dataset, "images": len(images), "batch_size": args.batch_size, "lr": args.lr,
             "full_weight": args.full_weight, "latent_weight": args.latent_weight,
-            "prior_weight": args.prior_weight, "device": hardware(device)}
+            "prior_weight": args.prior_weight, "device": hardware(device), "precision": precision}
 
     def save() -> None:
         total = seconds + time.monotonic() - started
@@ -250,7 +254,8 @@ def train_encoder(args, prior: DCGAN, images: torch.Tensor, command: str,
             fake = G(z_true)
         x = torch.cat([real.to(device), fake])
         known = 1 - random_holes(len(x), prior.resolution, noise, bank).to(device)
-        loss, terms = encoder_loss(E, G, x, known, z_true, args)
+        with autocast(device, precision):
+            loss, terms = encoder_loss(E, G, x, known, z_true, args)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
