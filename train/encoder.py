@@ -18,6 +18,7 @@ model.safetensors (fp16) and README.md, the companion `inpaint.hub.load_companio
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import shlex
 import sys
@@ -83,8 +84,9 @@ def released_encoder(source: str, prior: DCGAN, width: int) -> LatentEncoder:
         raise ModelLoadError(f"{source} ships no latent encoder to start from", source=str(source))
     ours = {"resolution": prior.resolution, "channels": prior.channels, "z_dim": prior.z_dim, "width": width,
             "prior": prior.prior}
-    differ = [f"{k} {getattr(E, k, E._hub_mixin_config.get(k))} (this one: {v})" for k, v in ours.items()
-              if getattr(E, k, E._hub_mixin_config.get(k)) != v]
+    defaults = {k: v.default for k, v in inspect.signature(LatentEncoder).parameters.items()}
+    theirs = {k: E._hub_mixin_config.get(k, defaults[k]) for k in ours}
+    differ = [f"{k} {theirs[k]} (this one: {v})" for k, v in ours.items() if theirs[k] != v]
     if differ:
         raise ModelLoadError(f"the encoder of {source} does not fit: it has {', '.join(differ)}", source=str(source))
     return E

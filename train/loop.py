@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from inpaint.device import autocast, default_threads, hardware, pick_device, resolve_precision
 from inpaint.errors import ModelLoadError
+from inpaint.hub import load_model
 from inpaint.imageio import grid
 from inpaint.models import DCGAN, weights_init
 
@@ -207,8 +208,6 @@ def start_from(model: DCGAN, source: str) -> dict:
     Returns what the model card says of the start: the source and its own card's training facts.
     Raises `ModelLoadError` when it cannot be loaded or its architecture differs from the run's.
     """
-    from inpaint.hub import load_model
-
     released = load_model(source, device="cpu")
     theirs, ours = _architecture(released), _architecture(model)
     differ = [f"{key} {theirs[key]} (this run: {ours[key]})" for key in ARCHITECTURE if theirs[key] != ours[key]]
