@@ -1,4 +1,4 @@
-"""Speed and memory of completion (and of a training step) on this machine.
+"""Speed and memory of completion (and of a training step, the prior's and its encoder's) on this machine.
 
     python -m evaluation.benchmark [--models checkpoints/fashion-mnist-32,checkpoints/emoji-64] [--repeats 3]
 
@@ -117,15 +117,59 @@ def training_step(model_path: str, steps: int = 3, device: str = "auto", **recip
         og, od = torch.optim.Adam(m.G.parameters(), 2e-4), torch.optim.Adam(m.D.parameters(), 2e-4)
         noise = torch.Generator().manual_seed(0)
         real = (torch.rand(64, m.channels, m.resolution, m.resolution, generator=noise) * 2 - 1).to(where)
-        ts = []
-        for _ in range(steps + 1):
-            sync()
-            t = time.perf_counter()
-            train_step(m.G, m.D, og, od, real, m.sample_z(64, noise, where), cfg, precision, noise, ema)
-            sync()
-            ts.append(time.perf_counter() - t)
-        out[precision] = 64 / statistics.median(ts[1:])
+        out[precision] = _images_per_second(
+            lambda: train_step(m.G, m.D, og, od, real, m.sample_z(64, noise, where), cfg, precision, noise, ema),
+            64, steps, sync)
     return out
+
+
+def encoder_step(model_path: str, steps: int = 3, device: str = "auto") -> dict:
+    """Images per second of the warm-start encoder's training step (`train.encoder.encoder_loss`,
+    its holes drawn as in training, G frozen) for the checkpoint's prior, batch 32, fp32 and bf16."""
+    import torch
+
+    from inpaint.device import autocast, pick_device, use_cuda
+    from inpaint.encoder import LatentEncoder
+    from inpaint.hub import load_model
+    from train import encoder as training
+
+    where = pick_device(device)
+    if where.type == "cuda":
+        use_cuda(where)
+        steps = max(steps, 20)
+    sync = torch.cuda.synchronize if where.type == "cuda" else (lambda: None)
+    prior = load_model(model_path, device=where)
+    G, args = prior.fused().G, training.parse_args(["--prior", model_path, "--dataset", "-", "--out", "-"])
+    bank, noise = training.stroke_bank(prior.resolution), torch.Generator().manual_seed(0)
+    x = (torch.rand(32, prior.channels, prior.resolution, prior.resolution, generator=noise) * 2 - 1).to(where)
+    out = {}
+    for precision in ("fp32", "bf16"):
+        E = LatentEncoder(resolution=prior.resolution, channels=prior.channels, z_dim=prior.z_dim,
+                          prior=prior.prior).to(where)
+        opt = torch.optim.Adam(E.parameters(), 1e-3)
+
+        def step():
+            known = 1 - training.random_holes(32, prior.resolution, noise, bank).to(where)
+            with autocast(where, precision):
+                loss, _ = training.encoder_loss(E, G, x, known, prior.sample_z(16, noise).to(where), args)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        out[precision] = _images_per_second(step, 32, steps, sync)
+    return out
+
+
+def _images_per_second(step, batch: int, steps: int, sync) -> float:
+    """`batch` over the median time of `steps` calls of `step`, after one untimed warm-up call."""
+    ts = []
+    for _ in range(steps + 1):
+        sync()
+        t = time.perf_counter()
+        step()
+        sync()
+        ts.append(time.perf_counter() - t)
+    return batch / statistics.median(ts[1:])
 
 
 def main(argv=None) -> int:
@@ -136,7 +180,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--paper-iterations", type=int, default=50)
     p.add_argument("--loop-iterations", type=int, default=100, help="steps for the fp32 vs bf16 cases")
-    p.add_argument("--no-train", action="store_true", help="skip the training-step measurement")
+    p.add_argument("--no-train", action="store_true", help="skip the training-step measurements")
     p.add_argument("--device", default="auto", help="cpu, cuda (default: CUDA when present)")
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args(argv)
@@ -153,6 +197,7 @@ def main(argv=None) -> int:
             rows.append(row)
             print(json.dumps(row), file=sys.stderr)
     train = {} if args.no_train else {Path(m).name: training_step(m, device=args.device) for m in args.models.split(",")}
+    encoder = {} if args.no_train else {Path(m).name: encoder_step(m, device=args.device) for m in args.models.split(",")}
     gpu = any(r["peak_gpu_mib"] is not None for r in rows)
     header = f"Machine: {machine(args.device)}"
     lines = [header, "", "| model | settings | restarts | precision | iterations | s / iteration | s / completion | "
@@ -175,11 +220,15 @@ def main(argv=None) -> int:
     for model_name, speeds in train.items():
         lines.append("")
         lines.append(f"Training step ({model_name}, batch 64): " + ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()))
+    for model_name, speeds in encoder.items():
+        lines.append(f"Encoder training step ({model_name}, batch 32): "
+                     + ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()))
     text = "\n".join(lines)
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"machine": machine(args.device), "rows": rows, "training": train}, indent=1) + "\n")
+        Path(args.out).write_text(json.dumps({"machine": machine(args.device), "rows": rows, "training": train,
+                                              "encoder_training": encoder}, indent=1) + "\n")
     return 0
 
 

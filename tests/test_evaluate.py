@@ -206,7 +206,8 @@ def test_benchmark_runs_and_prints_a_table(tiny_checkpoints, tmp_path, capsys):
                            "--paper-iterations", "3", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "| tiny-grey | default (early stop) | 32 |" in text and "paper (1000 it)" in text
-    assert "Training step (tiny-grey, batch 64)" in text
+    assert "Training step (tiny-grey, batch 64)" in text and "Encoder training step (tiny-grey, batch 32)" in text
+    assert set(json.loads(out.read_text())["encoder_training"]["tiny-grey"]) == {"fp32", "bf16"}
     rows = json.loads(out.read_text())["rows"]
     paper = next(r for r in rows if r["case"] == "paper")
     assert paper["seconds_per_completion"] == pytest.approx(1000 * paper["seconds_per_iteration"])
