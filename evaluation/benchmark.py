@@ -212,7 +212,7 @@ def main(argv=None) -> int:
                      + (f" {r['peak_gpu_mib']:.0f} |" if gpu else ""))
     for model_name in dict.fromkeys(r["model"] for r in rows):
         per = {r["case"]: r["seconds_per_completion"] for r in rows if r["model"] == model_name}
-        if "default" in per:
+        if "default" in per and per.keys() & {"cold", "paper"}:
             lines.append("")
             lines.append(f"{model_name}: the default completion takes " + ", ".join(
                 f"{per[case] / per['default']:.1f}x less time than {names[case]}" for case in ("cold", "paper")
@@ -221,6 +221,7 @@ def main(argv=None) -> int:
         lines.append("")
         lines.append(f"Training step ({model_name}, batch 64): " + ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()))
     for model_name, speeds in encoder.items():
+        lines.append("")
         lines.append(f"Encoder training step ({model_name}, batch 32): "
                      + ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()))
     text = "\n".join(lines)
