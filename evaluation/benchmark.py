@@ -148,7 +148,7 @@ def encoder_step(model_path: str, steps: int = 3, device: str = "auto") -> dict:
                           prior=prior.prior).to(where)
         opt = torch.optim.Adam(E.parameters(), 1e-3)
 
-        def step():
+        def step(E=E, opt=opt, precision=precision):  # this round's, bound now
             known = 1 - training.random_holes(32, prior.resolution, noise, bank).to(where)
             with autocast(where, precision):
                 loss, _ = training.encoder_loss(E, G, x, known, prior.sample_z(16, noise).to(where), args)

@@ -4,14 +4,15 @@
         --config cold= --config warm=restarts:8,warm_start:0.75,iterations:30 [--config paper=paper,n:2]
 
 `evaluation.sweep` is this with configs that differ in one Settings field; here named settings
-may differ in several (`NAME=field:value,...`; `paper` starts from `Settings.paper()`; `n:K` runs that one on
-the first K images of each mask only). Every config completes the same images under the same
-masks and seeds as the sweep (the split's fixed shuffled order, preset seed and search seed =
-the image's index), the configs taking turns image by image, so that a load that changes over
-the run weighs on all of them alike. It prints each config's mean hole PSNR, semantic accuracy
-(where the domain has a classifier), D's score of the raw fill, seconds and steps per image, then each config against the
-first (and against each one named paper...), paired, with the standard error of the mean difference
-and how many times less time it took. Validation split unless told otherwise.
+may differ in several (`NAME=field:value,...`; `paper` starts from `Settings.paper()`; `n:K`
+runs that one on the first K images of each mask only). Every config completes the same images
+under the same masks and seeds as the sweep (the split's fixed shuffled order, preset seed and
+search seed = the image's index), the configs taking turns image by image, so that a load that
+changes over the run weighs on all of them alike. It prints each config's mean hole PSNR,
+semantic accuracy (where the domain has a classifier), D's score of the raw fill, seconds and
+steps per image, then each config against the first (and against each one named paper...),
+paired, with the standard error of the mean difference and how many times less time it took.
+Validation split unless told otherwise.
 """
 
 from __future__ import annotations
