@@ -117,9 +117,11 @@ def training_step(model_path: str, steps: int = 3, device: str = "auto", **recip
         og, od = torch.optim.Adam(m.G.parameters(), 2e-4), torch.optim.Adam(m.D.parameters(), 2e-4)
         noise = torch.Generator().manual_seed(0)
         real = (torch.rand(64, m.channels, m.resolution, m.resolution, generator=noise) * 2 - 1).to(where)
-        out[precision] = _images_per_second(
-            lambda: train_step(m.G, m.D, og, od, real, m.sample_z(64, noise, where), cfg, precision, noise, ema),
-            64, steps, sync)
+
+        def step(m=m, og=og, od=od, real=real, noise=noise, ema=ema, precision=precision):  # this round's
+            train_step(m.G, m.D, og, od, real, m.sample_z(64, noise, where), cfg, precision, noise, ema)
+
+        out[precision] = _images_per_second(step, 64, steps, sync)
     return out
 
 
