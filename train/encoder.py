@@ -18,7 +18,6 @@ model.safetensors (fp16) and README.md, the companion `inpaint.hub.load_companio
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import shlex
 import sys
@@ -40,7 +39,7 @@ from inpaint.weights import ENCODER_INT8, stored
 
 from .data import DataError, load_images, random_indices
 from .export import CARD_INFO
-from .loop import run_dir, step_seed
+from .loop import config_with_defaults, run_dir, step_seed
 
 PRESET_HOLES = ("center", "left", "right", "top", "bottom", "grid")
 STROKE_BANK = 512  # strokes are drawn with PIL: drawn once, then flipped and rotated per batch
@@ -84,8 +83,7 @@ def released_encoder(source: str, prior: DCGAN, width: int) -> LatentEncoder:
         raise ModelLoadError(f"{source} ships no latent encoder to start from", source=str(source))
     ours = {"resolution": prior.resolution, "channels": prior.channels, "z_dim": prior.z_dim, "width": width,
             "prior": prior.prior}
-    defaults = {k: v.default for k, v in inspect.signature(LatentEncoder).parameters.items()}
-    theirs = {k: E._hub_mixin_config.get(k, defaults[k]) for k in ours}
+    theirs = config_with_defaults(E, ours)
     differ = [f"{k} {theirs[k]} (this one: {v})" for k, v in ours.items() if theirs[k] != v]
     if differ:
         raise ModelLoadError(f"the encoder of {source} does not fit: it has {', '.join(differ)}", source=str(source))

@@ -209,7 +209,7 @@ def start_from(model: DCGAN, source: str) -> dict:
     Raises `ModelLoadError` when it cannot be loaded or its architecture differs from the run's.
     """
     released = load_model(source, device="cpu")
-    theirs, ours = _architecture(released), _architecture(model)
+    theirs, ours = config_with_defaults(released, ARCHITECTURE), config_with_defaults(model, ARCHITECTURE)
     differ = [f"{key} {theirs[key]} (this run: {ours[key]})" for key in ARCHITECTURE if theirs[key] != ours[key]]
     if differ:
         raise ModelLoadError(f"cannot start from {source}: it has {', '.join(differ)}; "
@@ -223,9 +223,11 @@ def start_from(model: DCGAN, source: str) -> dict:
             **{k: facts[k] for k in ("commands", "steps", "batch_size", "seconds", "device") if k in facts}}
 
 
-def _architecture(model: DCGAN) -> dict:
-    defaults = {k: v.default for k, v in inspect.signature(DCGAN).parameters.items()}
-    return {key: model.config.get(key, defaults[key]) for key in ARCHITECTURE}
+def config_with_defaults(module: nn.Module, keys) -> dict:
+    """A Hub-mixin module's config for `keys`, its constructor's default where the config leaves one
+    out (what must match before one network's weights start another)."""
+    defaults = {k: v.default for k, v in inspect.signature(type(module)).parameters.items()}
+    return {key: module._hub_mixin_config.get(key, defaults[key]) for key in keys}
 
 
 def describe_start(started: dict) -> str:
