@@ -71,7 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default: CUDA when present, "
                                                     "else the CPU)")
-    p.add_argument("--blend", choices=BLENDS, default=d.blend)
+    p.add_argument("--blend", choices=BLENDS, default=d.blend,
+                   help="how the fill goes into the hole (default %(default)s: Poisson whose correction stops at the "
+                        "fill's edges; poisson: the paper's; alpha: feathered; none: pasted)")
     p.add_argument("--candidates", type=int, default=1,
                    help="save the N best distinct completions: the best as OUT.png, "
                    "the others as OUT-2.png ... OUT-N.png")

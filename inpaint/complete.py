@@ -59,7 +59,7 @@ class Settings:
     weighted: bool = True       # Yeh et al.'s importance weights (False: plain masked L1)
     context_floor: float = 0.1  # weight every known pixel gets on top of W, so far context counts
     patience: int = 20          # stop when the best loss has not improved by 0.1% for this many steps
-    blend: str = "poisson"      # poisson | alpha | none
+    blend: str = "edge-aware"   # edge-aware | poisson | alpha | none (inpaint.blend; README: "Blending the fill")
     candidates: int = 8         # distinct candidates to return
     seed: int = 0
     device: str | None = None   # None: CUDA when present, else CPU
@@ -409,7 +409,8 @@ def paste_back(task: _Task, fills: list[torch.Tensor]) -> list[Image.Image]:
         elif fill.shape[2] > original.shape[2]:  # a colour model filling a greyscale image: its luma
             fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
         chosen.append(fill)
-    blended = [_restore_mode(out, image, hole) for out in blending.blend_all(original, chosen, hole, settings.blend, box)]
+    blended = [_restore_mode(out, image, hole)
+               for out in blending.blend_all(original, chosen, hole, settings.blend, box, scale=task.fit.upscale)]
     if task.full_image is not image:
         blended = [_unscaled(out, image, task.full_image, task.full_hole, settings.blend) for out in blended]
     return blended

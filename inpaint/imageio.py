@@ -150,6 +150,11 @@ class Fit:
         self.inner = (max(1, round(w * scale)), max(1, round(h * scale)))
         self.offset = ((resolution - self.inner[0]) // 2, (resolution - self.inner[1]) // 2)
 
+    @property
+    def upscale(self) -> float:
+        """The image's pixels per model pixel (below 1 for an image smaller than the model's square)."""
+        return max(self.size) / self.resolution
+
     def inputs(self, img: Image.Image, hole: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """(y 1 x C x R x R in [-1, 1], known 1 x 1 x R x R in [0, 1]) for the model.
 

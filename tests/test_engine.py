@@ -250,7 +250,51 @@ def test_coarse_poisson_for_large_holes(monkeypatch):
     assert error.mean() < 1 and error.max() <= 3, (error.mean(), error.max())
 
 
-@pytest.mark.parametrize("mode", ["poisson", "alpha", "none"])
+def _figure_on_a_background(scale: int = 1):
+    """A light background (left) meeting a dark figure (right) at the hole; the fill has the figure
+    right but its background 50 grey levels too dark: the truth is the original everywhere."""
+    h, w = 20 * scale, 30 * scale
+    original = np.full((h, w, 1), 250.0)
+    original[:, w // 2:] = 40
+    hole = np.zeros((h, w), bool)
+    hole[5 * scale: 15 * scale, 5 * scale: 25 * scale] = True
+    fill = np.where(original == 250, 200.0, 40.0)
+    return original, fill, hole
+
+
+def test_edge_aware_corrects_each_region_of_the_fill_from_its_own_seam():
+    original, fill, hole = _figure_on_a_background()
+    error = {mode: np.abs(blend(original, fill, hole, mode) - original)[hole] for mode in ("poisson", "edge-aware")}
+    # Poisson spreads the background's +50 into the figure and the figure's 0 into the background
+    assert error["poisson"].mean() > 5 and error["poisson"].max() > 20
+    assert error["edge-aware"].max() <= 1
+
+
+def test_edge_aware_reads_a_scaled_up_fills_edges_per_model_pixel():
+    from PIL import Image
+
+    small_original, small_fill, small_hole = _figure_on_a_background()
+    original, _, hole = _figure_on_a_background(4)
+
+    def bilinear(a):  # the fill as the engine scales it up: its step spread over ~4 pixels
+        return np.asarray(Image.fromarray(a[..., 0].astype(np.float32), "F").resize((120, 80), Image.BILINEAR))[..., None]
+
+    fill = bilinear(small_fill).astype(float)
+    error = {s: np.abs(blend(original, fill, hole, "edge-aware", scale=s) - original)[hole].mean() for s in (1, 4)}
+    assert error[4] < 2 and error[1] > 3 * error[4], error
+
+
+def test_coarse_edge_aware_for_large_holes(monkeypatch):
+    import inpaint.blend as b
+
+    original, fill, hole = _figure_on_a_background(4)
+    monkeypatch.setattr(b, "MAX_POISSON_UNKNOWNS", 300)  # 3,200 hole pixels: cells of 4 x 4
+    error = {mode: np.abs(b.blend(original, fill, hole, mode) - original)[hole] for mode in ("poisson", "edge-aware")}
+    assert (b.blend(original, fill, hole)[~hole] == original[~hole]).all()
+    assert error["edge-aware"].mean() < 2 and error["poisson"].mean() > 3 * error["edge-aware"].mean(), error
+
+
+@pytest.mark.parametrize("mode", ["edge-aware", "poisson", "alpha", "none"])
 def test_blending_many_fills_at_once_matches_blending_each(mode):
     from inpaint.blend import blend_all, region
 
@@ -290,7 +334,7 @@ def test_a_colour_model_fills_a_greyscale_image_with_its_luma(rgb):
     assert np.abs(np.asarray(res.image, dtype=float)[hole] - luma[hole]).mean() < 6
 
 
-@pytest.mark.parametrize("mode", ["poisson", "alpha", "none"])
+@pytest.mark.parametrize("mode", ["edge-aware", "poisson", "alpha", "none"])
 def test_blends_leave_known_pixels_away_from_the_seam_alone(mode):
     from scipy import ndimage
 
@@ -309,7 +353,7 @@ def test_output_has_the_input_size_and_known_pixels(rgb, size):
     img = photo(*size)
     hole = np.zeros((size[1], size[0]), bool)
     hole[: max(1, size[1] // 2), : max(1, size[0] // 2)] = True
-    for mode in ("none", "poisson"):
+    for mode in ("none", "poisson", "edge-aware"):
         result = complete(rgb, img, hole, FAST, blend=mode)
         assert result.image.size == img.size and result.image.mode == "RGB"
         assert (np.asarray(result.image)[~hole] == np.asarray(img)[~hole]).all()
@@ -417,12 +461,25 @@ def test_settings_are_checked_when_made(field, value):
         Settings(**{field: value})
 
 
+def test_the_blend_reads_the_fills_edges_at_the_models_scale(rgb, monkeypatch):
+    import inpaint.blend as b
+
+    seen = []
+    real = b.blend_all
+    monkeypatch.setattr(b, "blend_all", lambda *args, **kw: seen.append(kw["scale"]) or real(*args, **kw))
+    hole = np.zeros((48, 64), bool)
+    hole[10:30, 20:40] = True
+    complete(rgb, photo(64, 48), hole, FAST)  # a 16 px model: 4 image pixels per model pixel
+    complete(rgb, photo(300, 200), np.pad(hole, ((0, 152), (0, 236))), FAST, max_side=100)  # blended at 100 px
+    assert seen == [4.0, 100 / 16]
+
+
 def test_a_large_image_is_searched_small_and_keeps_its_size_and_its_own_pixels(rgb):
     img = photo(300, 200)
     hole = np.zeros((200, 300), bool)
     hole[60:140, 100:141] = True
     hole[10, 5:250] = True  # a one-pixel stroke: still hole after scaling down
-    for mode in ("poisson", "alpha", "none"):
+    for mode in ("edge-aware", "poisson", "alpha", "none"):
         small = complete(rgb, img, hole, FAST, blend=mode, max_side=64)
         assert small.image.size == img.size and len(small.candidates) == len(small.losses)
         assert all(c.size == img.size for c in small.candidates)
