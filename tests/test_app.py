@@ -364,7 +364,7 @@ def test_bad_editor_values_give_a_plain_error(run, case):
     (dict(iterations=5000), "iterations must be between 1 and 2000"),
     (dict(restarts=1000), "restarts must be between 1 and 128"),
     (dict(lam=-1), "lam must be >= 0"),
-    (dict(blend="smudge"), "unknown blend mode 'smudge'; choose one of poisson, alpha, none"),
+    (dict(blend="smudge"), "unknown blend mode 'smudge'; choose one of edge-aware, poisson, alpha, none"),
     (dict(seed=2**64), "seed must be a whole number from 0 to 4294967295"),
     (dict(seed=-3), "seed must be a whole number from 0 to 4294967295"),
     (dict(seed=1.5), "seed must be a whole number from 0 to 4294967295"),
@@ -524,12 +524,12 @@ def test_the_method_text_says_which_blends_keep_the_pixels_outside_the_hole(run)
     image = photo(40, 30)
     hole = box(image.size)
     kept = {}
-    for blend in ("poisson", "alpha", "none"):
+    for blend in ("edge-aware", "poisson", "alpha", "none"):
         _, (result, *_rest) = final(run(editor(image, hole), "tiny-rgb", "", **FAST, blend=blend))
         kept[blend] = (np.asarray(result)[~hole] == np.asarray(image)[~hole]).all()
-    assert kept == {"poisson": True, "alpha": False, "none": True}
+    assert kept == {"edge-aware": True, "poisson": True, "alpha": False, "none": True}
     claim = next(s for s in layout.method_text(Limits()).replace("\n", " ").split(". ") if "unchanged" in s)
-    assert "alpha" in claim and "poisson" in claim.lower() and "none" in claim, claim
+    assert all(name in claim for name in kept), claim
 
 
 # --- the loss plot, the domain warning and the side by side ----------------------------------------
@@ -605,7 +605,7 @@ def test_side_by_side_runs_the_same_image_and_hole_again(calls):
     assert "Fill a hole" in error_message(excinfo)
     result, _, _, status = final(calls.inpaint(value, "tiny-rgb", "", **FAST, grow=2))[1]
     first, heading, shown, shown_status = remember(value, 2, "tiny-rgb", "", FAST["iterations"], FAST["restarts"],
-                                                   0.0, 0.0, 0, "poisson", methods.DEFAULT, result, status)
+                                                   0.0, 0.0, 0, "edge-aware", methods.DEFAULT, result, status)
     assert heading == "### A · tiny-rgb · your settings" and shown is result and shown_status == status
 
     previews, (b_heading, b_image, b_status) = final(calls.second(first, "tiny-grey", "paper", 12))
@@ -827,7 +827,7 @@ def test_both_runs_the_gan_prior_then_the_context_encoder_on_the_same_image_and_
     _, (result, _, _, status, *_rest) = final(calls.fill(value, "tiny-rgb", "", **FAST, grow=2, method=BOTH))
     assert not used and "Both side by side" in status  # A is the GAN prior's search
     assert f"{FAST['iterations']} iterations" in status
-    first, heading, *_ = remember(value, 2, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0.0, 0, "poisson",
+    first, heading, *_ = remember(value, 2, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0.0, 0, "edge-aware",
                                   BOTH, result, status)
     assert heading == "### A · tiny-rgb · the GAN prior, your settings"
     outputs = list(calls.both(first))
@@ -846,7 +846,7 @@ def test_both_on_a_model_without_a_context_encoder_says_so_and_keeps_a(calls):
     image = photo(40, 30)
     value = editor(image, box(image.size))
     _, (result, _, _, status, *_rest) = final(calls.fill(value, "tiny-rgb", "", **FAST, method=BOTH))
-    first, *_ = remember(value, 0, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0.0, 0, "poisson", BOTH,
+    first, *_ = remember(value, 0, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0.0, 0, "edge-aware", BOTH,
                          result, status)
     with pytest.warns(UserWarning, match="ships no context encoder"):
         heading, b_image, b_status, tab = list(calls.both(first))[-1]
@@ -925,7 +925,7 @@ def test_side_by_side_b_can_be_the_context_encoder(calls, monkeypatch):
     image = photo(40, 30)
     value = editor(image, box(image.size))
     result, _, _, status = final(calls.inpaint(value, "tiny-rgb", "", **FAST))[1]
-    first, *_ = remember(value, 0, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0.0, 0, "poisson",
+    first, *_ = remember(value, 0, "tiny-rgb", "", FAST["iterations"], FAST["restarts"], 0.0, 0.0, 0, "edge-aware",
                          methods.DEFAULT, result, status)
     b_heading, b_image, b_status = final(calls.second(first, "tiny-rgb", CONTEXT_ENCODER, 12))[1]
     assert len(used) == 1 and b_heading == "### B · tiny-rgb · the context encoder" and b_image.size == image.size
@@ -1143,7 +1143,7 @@ def test_side_by_side_b_reuses_as_warm_start(warm_calls, monkeypatch):
     image = photo(40, 30)
     value = editor(image, box(image.size))
     result, _, _, status = final(warm_calls.inpaint(value, "tiny-warm", "", **FAST, warm_start=0.5))[1]
-    first, *_ = remember(value, 0, "tiny-warm", "", FAST["iterations"], FAST["restarts"], 0.5, 0.0, 0, "poisson",
+    first, *_ = remember(value, 0, "tiny-warm", "", FAST["iterations"], FAST["restarts"], 0.5, 0.0, 0, "edge-aware",
                          methods.DEFAULT, result, status)
     final(warm_calls.second(first, "tiny-warm", "same", 12))
     assert seen[-1] == seen[0] and seen[-1].warm_start == 0.5  # A's settings, its warm start among them

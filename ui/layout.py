@@ -68,7 +68,8 @@ starts (*restarts*) are optimized side by side with Adam; the best few are shown
 candidates. A model that ships a warm-start encoder (a network trained to guess z from the pixels
 you left; the bundled ones do) starts most of them from its guess (*warm start* under Advanced),
 the rest from the prior. The fill is then blended into your image at its full resolution
-(Poisson blending by default).
+(by default an edge-aware Poisson blend: the colour difference at the hole's edge is spread into the fill
+but stops at the fill's own edges, so a background keeps its colour where a figure meets it).
 
 ### Limits
 
@@ -78,8 +79,8 @@ the rest from the prior. The fill is then blended into your image at its full re
   that domain.
 - The model works at its own small resolution (32×32 or 64×64 pixels for the bundled ones): any image is
   letterboxed (scaled to fit, aspect kept) to the model's square, filled there, and the fill is
-  scaled back up and pasted into the hole. With the Poisson blend (the default) or none, pixels outside the
-  hole are yours, unchanged; the alpha blend feathers the fill a few pixels past the hole's edge.
+  scaled back up and pasted into the hole. With the blends edge-aware (the default), poisson and none, pixels
+  outside the hole are yours, unchanged; the alpha blend feathers the fill a few pixels past the hole's edge.
 - Images larger than {DEFAULTS.max_side} px on the long side are searched and blended at {DEFAULTS.max_side} px;
   the fill is then scaled up into the hole of your full-size image.
 - The search costs time. Its defaults: {warm.restarts} restarts ({round(warm.restarts * warm.warm_start)} of them
