@@ -11,7 +11,8 @@ the hole and over the whole image, seconds per image and, for Fashion-MNIST, sem
 (does the project's classifier, trained on the train split, still see the true class in the
 completed image?). The paper's search runs under the project's blend, as Yeh et al. blend
 their results too, so "gan-prior vs paper" compares the searches; the blend's own effect is
-the "gan-prior, no blend" row (the same search, its best fill pasted as it is).
+the "gan-prior, no blend" row (the same search, its best fill pasted as it is), and under the
+edge-aware blend the "gan-prior, poisson" row is the same fill under plain Poisson blending.
 Writes results.json, results.md and a figure per mask type (original / masked / each method).
 With --samples N it also reports the Fréchet distance between N generated samples and
 the split's images in the classifier's features (and the samples' class histogram).
@@ -47,6 +48,8 @@ GAN_PRIOR = "gan-prior"  # the engine's latent search (its name in inpaint.metho
 PAPER = "paper"  # the gan-prior method at Settings.paper(), under the evaluated settings' blend
 CLASSICAL = ("telea", "navier-stokes", "mean")  # no model: OpenCV's two fills and the known pixels' mean
 NO_BLEND = f"{GAN_PRIOR}, no blend"  # the same search with its fill pasted unblended: the blend's effect
+PLAIN_POISSON = f"{GAN_PRIOR}, poisson"  # the same search's fill under plain Poisson: the edge-aware blend's effect
+REBLENDS = {NO_BLEND: "none", PLAIN_POISSON: "poisson"}  # rows that re-blend gan-prior's best fill, no second search
 PAPERS_IMAGES = f"{GAN_PRIOR}, paper's images"  # gan-prior on the images the paper's search ran on
 SPLITS = ("val", "test")
 SEMANTIC_MASKS = ("center", "left", "top", "strokes")  # the issue's average for the target
@@ -86,11 +89,12 @@ def heldout(dataset: str, split: str = "test"):
     return images, (labels if dataset == "fashion-mnist" else None), (folder if folder.exists() else None)
 
 
-def unblended(completion: Completion, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """The completion's best fill pasted into the hole as it is (blend "none"), for an image at
-    the model's resolution (uint8 H x W or H x W x C): the same search, no second run."""
+def reblended(completion: Completion, image: np.ndarray, hole: np.ndarray, mode: str) -> np.ndarray:
+    """The completion's best fill blended into the hole under another blend `mode` ("none":
+    pasted as it is), for an image at the model's resolution (uint8 H x W or H x W x C): the
+    same search, no second run."""
     fill = np.asarray(completion.raw, dtype=np.float64).reshape(*image.shape[:2], -1)
-    return blending.blend(image.reshape(fill.shape[0], fill.shape[1], -1), fill, hole, "none").reshape(image.shape)
+    return blending.blend(image.reshape(fill.shape[0], fill.shape[1], -1), fill, hole, mode).reshape(image.shape)
 
 
 def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, ...] | None = None,
@@ -114,8 +118,10 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
     classifier = SmallCNN.load(clf_folder) if clf_folder is not None else None
     settings = settings or Settings.for_model(model)
     paper = replace(Settings.paper(**(paper_overrides or {})), blend=settings.blend)
-    if GAN_PRIOR in methods and settings.blend != "none":
-        methods = (*methods, NO_BLEND)
+    if GAN_PRIOR in methods:  # the same search under the blends the settings' one is measured against
+        methods = (*methods, *[row for row, mode in REBLENDS.items()
+                               if (mode == "none" and settings.blend != "none")
+                               or (mode == "poisson" and settings.blend == "edge-aware")])
     rows, figures = [], {}
 
     def classify(batch):
@@ -124,7 +130,7 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
     clean = None
     if classifier is not None and labels is not None:
         clean = float((predict(classifier, images)[1] == labels).float().mean())
-    total = len(masks) * sum(n if m != PAPER else min(n, paper_n) for m in methods if m != NO_BLEND)
+    total = len(masks) * sum(n if m != PAPER else min(n, paper_n) for m in methods if m not in REBLENDS)
     bar = tqdm(total=total, unit="img", desc="evaluate", file=sys.stderr)
     for mask_name in masks:
         outputs = {m: [] for m in methods}
@@ -135,7 +141,7 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
             hole = preset(mask_name, (arr.shape[1], arr.shape[0]), seed=i)
             holes.append(hole)
             for method in methods:
-                if method == NO_BLEND or (method == PAPER and i >= paper_n):
+                if method in REBLENDS or (method == PAPER and i >= paper_n):
                     continue
                 t = time.perf_counter()
                 if method in CLASSICAL:
@@ -146,8 +152,8 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
                     filled = np.asarray(done.image)
                 seconds = time.perf_counter() - t
                 found = [(method, filled)]
-                if method == GAN_PRIOR and NO_BLEND in methods:  # the same search: its seconds are gan-prior's
-                    found.append((NO_BLEND, unblended(done, arr, hole)))
+                if method == GAN_PRIOR:  # the same search: the re-blends' seconds are gan-prior's
+                    found += [(row, reblended(done, arr, hole, REBLENDS[row])) for row in methods if row in REBLENDS]
                 for name, result in found:
                     outputs[name].append(result)
                     rows.append({"mask": mask_name, "method": name, "index": i, "seconds": seconds,
@@ -203,6 +209,9 @@ def summarize(rows, masks, methods, clean) -> dict:
     blend_effect = paired(rows, GAN_PRIOR, NO_BLEND)
     if blend_effect is not None:
         result["blend_effect"] = blend_effect
+    edge_effect = paired(rows, GAN_PRIOR, PLAIN_POISSON)
+    if edge_effect is not None:
+        result["edge_effect"] = edge_effect
     sem = [m for m in SEMANTIC_MASKS if m in table]
     if clean is not None and sem:
         result["semantic_average"] = {
@@ -294,6 +303,10 @@ def markdown(summary: dict) -> str:
         c = summary["blend_effect"]
         lines += ["", f"The blend alone ({c['method']} vs {c['reference']}, the same search) on {c['n']} image-mask "
                       f"pairs: {_difference(c)}."]
+    if "edge_effect" in summary:
+        c = summary["edge_effect"]
+        lines += ["", f"The edge-aware blend vs plain Poisson ({c['method']} vs {c['reference']}, the same search) on "
+                      f"{c['n']} image-mask pairs: {_difference(c)}."]
     if "samples" in summary:
         s = summary["samples"]
         split = s.get("split", "held-out")
