@@ -8,6 +8,9 @@ warm-up call whose time is reported as "first call"), the search from the prior 
 (`Settings()`, "cold"), the default settings' optimization loop in fp32 and bf16, and the paper's settings (1000
 iterations x 64 restarts, fp32; the per-iteration time is measured over --paper-iterations
 steps and a completion is 1000 of them, since the paper's algorithm has no early stop).
+The blend is timed apart, at the sizes the app meets (`--blend-sizes`): a centre hole, the
+default number of candidates, each seamless blend (edge-aware factorizes once per fill,
+Poisson once per hole).
 Peak memory is the resident set of a fresh process running that case, and on a GPU also
 the most GPU memory PyTorch held (`torch.cuda.max_memory_allocated`). On a machine with a GPU
 the completions and the training step run there (`--device cpu` measures the CPU instead).
@@ -162,6 +165,33 @@ def encoder_step(model_path: str, steps: int = 3, device: str = "auto") -> dict:
     return out
 
 
+def blend_time(side: int, repeats: int = 3) -> dict:
+    """Seconds (median of `repeats`) to blend `Settings().candidates` fills into a side x side RGB
+    image's centre hole (a quarter of it) with each seamless blend, a 64 px model's fill scaled up."""
+    import numpy as np
+    from PIL import Image
+
+    from inpaint import blend as blending
+    from inpaint.complete import Settings
+    from inpaint.masks import preset
+
+    rng = np.random.default_rng(0)
+    original = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    fills = [np.asarray(Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).resize(
+        (side, side), Image.BICUBIC), dtype=np.float64) for _ in range(Settings().candidates)]
+    hole = preset("center", (side, side))
+    out = {"side": side, "candidates": len(fills), "hole_pixels": int(hole.sum())}
+    for mode in blending.SEAMLESS:
+        box = blending.region(hole, mode)
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            blending.blend_all(original, [f[box] for f in fills], hole, mode, box, scale=side / 64)
+            ts.append(time.perf_counter() - t)
+        out[mode] = statistics.median(ts)
+    return out
+
+
 def _images_per_second(step, batch: int, steps: int, sync) -> float:
     """`batch` over the median time of `steps` calls of `step`, after one untimed warm-up call."""
     ts = []
@@ -183,6 +213,7 @@ def main(argv=None) -> int:
     p.add_argument("--paper-iterations", type=int, default=50)
     p.add_argument("--loop-iterations", type=int, default=100, help="steps for the fp32 vs bf16 cases")
     p.add_argument("--no-train", action="store_true", help="skip the training-step measurements")
+    p.add_argument("--blend-sizes", default="256,1024", help="image sides (px) to time the blend at ('' skips it)")
     p.add_argument("--device", default="auto", help="cpu, cuda (default: CUDA when present)")
     p.add_argument("--out", help="also write the results as JSON here")
     args = p.parse_args(argv)
@@ -200,6 +231,7 @@ def main(argv=None) -> int:
             print(json.dumps(row), file=sys.stderr)
     train = {} if args.no_train else {Path(m).name: training_step(m, device=args.device) for m in args.models.split(",")}
     encoder = {} if args.no_train else {Path(m).name: encoder_step(m, device=args.device) for m in args.models.split(",")}
+    blends = [blend_time(int(side), args.repeats) for side in args.blend_sizes.split(",") if side]
     gpu = any(r["peak_gpu_mib"] is not None for r in rows)
     header = f"Machine: {machine(args.device)}"
     lines = [header, "", "| model | settings | restarts | precision | iterations | s / iteration | s / completion | "
@@ -226,12 +258,17 @@ def main(argv=None) -> int:
         lines.append("")
         lines.append(f"Encoder training step ({model_name}, batch 32): "
                      + ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()))
+    for b in blends:
+        lines.append("")
+        lines.append(f"Blend of {b['candidates']} candidates into a {b['side']} px image's centre hole "
+                     f"({b['hole_pixels']:,} pixels), on the CPU: "
+                     + ", ".join(f"{mode} {b[mode]:.2f} s" for mode in b if mode not in ("side", "candidates", "hole_pixels")))
     text = "\n".join(lines)
     print(text)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"machine": machine(args.device), "rows": rows, "training": train,
-                                              "encoder_training": encoder}, indent=1) + "\n")
+                                              "encoder_training": encoder, "blend": blends}, indent=1) + "\n")
     return 0
 
 
