@@ -34,15 +34,15 @@ MAX_POISSON_UNKNOWNS = 100_000  # larger holes are solved on a coarser grid (the
 # edge-aware: the membrane between neighbouring fill pixels f_p, f_q weighs exp(-|f_p - f_q|^2 / 2 EDGE_SIGMA^2)
 # (grey levels, the norm over the channels, per model pixel: see `blend_all`'s scale) + EDGE_FLOOR, so that every
 # part of the hole stays tied to the seam. Chosen on val: sigma 10 / 20 / 40 / 80 vs poisson, 80 pairs per
-# model (README: "Blending the fill"); 20 and 40 were alike, 10 and 80 gained less.
+# model (README: "Blending the fill"); 20 and 40 were alike, 10 and 80 gained less. Settings.edge_sigma.
 EDGE_SIGMA = 40.0
 EDGE_FLOOR = 1e-3
 SEAMLESS = ("edge-aware", "poisson")  # the blends that solve for a correction (and keep every outside pixel)
 
 
 def blend(original: np.ndarray, fill: np.ndarray, hole: np.ndarray, mode: str = "edge-aware",
-          scale: float = 1.0) -> np.ndarray:
-    return blend_all(original, [fill], hole, mode, scale=scale)[0]
+          scale: float = 1.0, sigma: float = EDGE_SIGMA) -> np.ndarray:
+    return blend_all(original, [fill], hole, mode, scale=scale, sigma=sigma)[0]
 
 
 def region(hole: np.ndarray, mode: str = "edge-aware") -> tuple[slice, slice]:
@@ -57,7 +57,7 @@ def region(hole: np.ndarray, mode: str = "edge-aware") -> tuple[slice, slice]:
 
 
 def blend_all(original: np.ndarray, fills: list[np.ndarray], hole: np.ndarray, mode: str = "edge-aware",
-              box: tuple[slice, slice] | None = None, scale: float = 1.0) -> list[np.ndarray]:
+              box: tuple[slice, slice] | None = None, scale: float = 1.0, sigma: float = EDGE_SIGMA) -> list[np.ndarray]:
     """`blend` for several fills of the same hole (Poisson builds and factorizes its system once).
 
     original: H x W x C, uint8 or float. fills: H x W x C floats, or only their `box` part
@@ -65,6 +65,7 @@ def blend_all(original: np.ndarray, fills: list[np.ndarray], hole: np.ndarray, m
     outside it is the original's. scale: the image's pixels per model pixel (a 64 px model's
     fill blended into a 256 px image: 4). A fill scaled up s times steps by 1/s of its edges per
     pixel; edge-aware reads its edges per model pixel, so that one sigma holds at any size.
+    sigma: edge-aware's EDGE_SIGMA.
     """
     if mode not in BLENDS:
         raise InpaintError(f"unknown blend mode {mode!r}; choose one of {', '.join(BLENDS)}")
@@ -76,7 +77,7 @@ def blend_all(original: np.ndarray, fills: list[np.ndarray], hole: np.ndarray, m
         fills = [f[box] for f in fills]
     o, h = original[box].astype(np.float64), hole[box]
     if mode in SEAMLESS:
-        inner = poisson_all(o, fills, h, edges=scale if mode == "edge-aware" else None)
+        inner = poisson_all(o, fills, h, edges=scale if mode == "edge-aware" else None, sigma=sigma)
     elif mode == "alpha":
         inner = [alpha(o, f, h, _feather(hole)) for f in fills]
     else:
@@ -108,23 +109,24 @@ def alpha(original: np.ndarray, fill: np.ndarray, hole: np.ndarray, feather: int
     return a * fill + (1 - a) * original
 
 
-def poisson(original: np.ndarray, fill: np.ndarray, hole: np.ndarray, edges: float | None = None) -> np.ndarray:
+def poisson(original: np.ndarray, fill: np.ndarray, hole: np.ndarray, edges: float | None = None,
+            sigma: float = EDGE_SIGMA) -> np.ndarray:
     """fill + c inside the hole, where c is harmonic in the hole and equals original - fill
     on the known pixels around it (the same as matching the fill's Laplacian). With `edges`
     (the image's pixels per model pixel), c is harmonic under the fill's edge weights instead:
     smooth within the fill's regions, free to jump where the fill does."""
-    return poisson_all(original, [fill], hole, edges)[0]
+    return poisson_all(original, [fill], hole, edges, sigma)[0]
 
 
 def poisson_all(original: np.ndarray, fills: list[np.ndarray], hole: np.ndarray,
-                edges: float | None = None) -> list[np.ndarray]:
+                edges: float | None = None, sigma: float = EDGE_SIGMA) -> list[np.ndarray]:
     """`poisson` for several fills of one hole: the linear system is built once, and factorized
     once (plain) or once per fill (edge-aware: its weights are the fill's)."""
     if not hole.any() or hole.all():
         return [np.where(hole[..., None], f, original) for f in fills]
     factor = _coarse_factor(hole)
     # a fill step spread over `edges` image pixels (or summed into one coarse cell) counts as one model pixel's
-    contrast = None if edges is None else max(1.0, edges / factor)
+    contrast = None if edges is None else max(1.0, edges / factor) / sigma
     outs = []
     if factor == 1:
         system = _Laplace(hole)
@@ -178,11 +180,12 @@ class _Laplace:
         self._unit = None  # the unit weights' factorization, made on first use
 
     def edge_weights(self, fill: np.ndarray, contrast: float) -> list[np.ndarray]:
-        """Per link, exp(-|contrast (f_p - f_q)|^2 / 2 EDGE_SIGMA^2) + EDGE_FLOOR; fill: H x W x C."""
+        """Per link, exp(-|contrast (f_p - f_q)|^2 / 2) + EDGE_FLOOR; fill: H x W x C. contrast:
+        1 / sigma, times the pixels a model pixel's step is spread over."""
         weights = []
         for i, ny, nx, _ in self.links:
             step = fill[self.ys[i], self.xs[i]] - fill[ny, nx]
-            weights.append(np.exp(-(contrast ** 2) * (step ** 2).sum(1) / (2 * EDGE_SIGMA ** 2)) + EDGE_FLOOR)
+            weights.append(np.exp(-(contrast ** 2) * (step ** 2).sum(1) / 2) + EDGE_FLOOR)
         return weights
 
     def _factorize(self, weights: list[np.ndarray] | None):

@@ -60,6 +60,7 @@ class Settings:
     context_floor: float = 0.1  # weight every known pixel gets on top of W, so far context counts
     patience: int = 20          # stop when the best loss has not improved by 0.1% for this many steps
     blend: str = "edge-aware"   # edge-aware | poisson | alpha | none (inpaint.blend; README: "Blending the fill")
+    edge_sigma: float = blending.EDGE_SIGMA  # edge-aware: fill steps (grey levels per model pixel) well above it stop the correction
     candidates: int = 8         # distinct candidates to return
     seed: int = 0
     device: str | None = None   # None: CUDA when present, else CPU
@@ -410,7 +411,8 @@ def paste_back(task: _Task, fills: list[torch.Tensor]) -> list[Image.Image]:
             fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
         chosen.append(fill)
     blended = [_restore_mode(out, image, hole)
-               for out in blending.blend_all(original, chosen, hole, settings.blend, box, scale=task.fit.upscale)]
+               for out in blending.blend_all(original, chosen, hole, settings.blend, box, scale=task.fit.upscale,
+                                                  sigma=settings.edge_sigma)]
     if task.full_image is not image:
         blended = [_unscaled(out, image, task.full_image, task.full_hole, settings.blend) for out in blended]
     return blended
@@ -578,6 +580,8 @@ def _check(s: Settings) -> None:
         raise InpaintError("lam must be >= 0, lr > 0 and window >= 1")
     if isinstance(s.seed, bool) or not isinstance(s.seed, (int, np.integer)) or not 0 <= s.seed <= MAX_SEED:
         raise InpaintError(f"the seed must be a whole number from 0 to {MAX_SEED}, got {s.seed!r}")
+    if not s.edge_sigma > 0:
+        raise InpaintError(f"the edge sigma (edge_sigma) must be > 0 grey levels, got {s.edge_sigma}")
     if s.blend not in blending.BLENDS:
         raise InpaintError(f"unknown blend mode {s.blend!r}; choose one of {', '.join(blending.BLENDS)}")
     if s.candidates < 1:

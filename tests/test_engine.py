@@ -445,7 +445,7 @@ def test_bad_masks_are_clear_errors(rgb, hole, message):
 
 
 BAD_SETTINGS = [("iterations", 0), ("restarts", 0), ("blend", "magic"), ("lam", -1), ("candidates", 0),
-                ("time_limit", 0), ("max_side", 8), ("max_side", 100.5)]
+                ("time_limit", 0), ("max_side", 8), ("max_side", 100.5), ("edge_sigma", 0), ("edge_sigma", float("nan"))]
 
 
 @pytest.mark.parametrize("field,value", BAD_SETTINGS)
@@ -466,12 +466,12 @@ def test_the_blend_reads_the_fills_edges_at_the_models_scale(rgb, monkeypatch):
 
     seen = []
     real = b.blend_all
-    monkeypatch.setattr(b, "blend_all", lambda *args, **kw: seen.append(kw["scale"]) or real(*args, **kw))
+    monkeypatch.setattr(b, "blend_all", lambda *args, **kw: seen.append((kw["scale"], kw["sigma"])) or real(*args, **kw))
     hole = np.zeros((48, 64), bool)
     hole[10:30, 20:40] = True
     complete(rgb, photo(64, 48), hole, FAST)  # a 16 px model: 4 image pixels per model pixel
-    complete(rgb, photo(300, 200), np.pad(hole, ((0, 152), (0, 236))), FAST, max_side=100)  # blended at 100 px
-    assert seen == [4.0, 100 / 16]
+    complete(rgb, photo(300, 200), np.pad(hole, ((0, 152), (0, 236))), FAST, max_side=100, edge_sigma=20)  # at 100 px
+    assert seen == [(4.0, b.EDGE_SIGMA), (100 / 16, 20)]
 
 
 def test_a_large_image_is_searched_small_and_keeps_its_size_and_its_own_pixels(rgb):
