@@ -12,7 +12,9 @@ changes over the run weighs on all of them alike. It prints each config's mean h
 semantic accuracy (where the domain has a classifier), D's score of the raw fill, seconds and
 steps per image, then each config against the first (and against each one named paper...),
 paired, with the standard error of the mean difference and how many times less time it took.
-Validation split unless told otherwise.
+Validation split unless told otherwise. `--size PX` completes each image scaled up (bicubic) to
+PX x PX with its hole drawn at that size, as the app gets them (the fill scaled up and blended
+at full size), and scores it there against the scaled-up image.
 """
 
 from __future__ import annotations
@@ -66,10 +68,12 @@ def parse_config(text: str) -> Config:
 
 
 def compare(model, configs: list[Config], n: int, masks: list[str], split: str = "val", offset: int = 0,
-            on_mask=None, method: str = GAN_PRIOR) -> list[dict]:
+            on_mask=None, method: str = GAN_PRIOR, size: int | None = None) -> list[dict]:
     """Rows {config, mask, index, image, psnr_hole, seconds, iterations[, d_score][, semantic]}, one per
     config, mask and image, completed by the registered method `method` (`inpaint.methods`).
-    d_score is D's score of the best raw fill (where the model has a D)."""
+    d_score is D's score of the best raw fill (where the model has a D). size: complete the
+    images scaled up to size x size (None: at the model's resolution); the classifier reads the
+    result scaled back down."""
     engine = registry.get(method)
     images, labels, clf_folder = heldout(model.config["dataset"], split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[offset: offset + n]
@@ -80,6 +84,9 @@ def compare(model, configs: list[Config], n: int, masks: list[str], split: str =
         for i, idx in enumerate(pick.tolist()):
             arr = images[idx].permute(1, 2, 0).numpy()
             arr = arr[..., 0] if arr.shape[2] == 1 else arr
+            small = arr.shape[1], arr.shape[0]
+            if size is not None:
+                arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.BICUBIC))
             hole = preset(mask_name, (arr.shape[1], arr.shape[0]), seed=i)
             for config in configs:
                 if config.limit is not None and i >= config.limit:
@@ -94,7 +101,8 @@ def compare(model, configs: list[Config], n: int, masks: list[str], split: str =
                     with torch.no_grad():
                         row["d_score"] = float(torch.sigmoid(model.D(to_tensor(result.raw).to(device))))
                 if classifier is not None:
-                    x = torch.from_numpy(out[..., None] if out.ndim == 2 else out).permute(2, 0, 1)[None]
+                    seen = out if size is None else np.asarray(Image.fromarray(out).resize(small, Image.BOX))
+                    x = torch.from_numpy(seen[..., None] if seen.ndim == 2 else seen).permute(2, 0, 1)[None]
                     row["semantic"] = bool(predict(classifier, x)[1][0] == labels[idx])
                 rows.append(row)
         if on_mask is not None:
@@ -149,6 +157,8 @@ def main(argv=None) -> int:
     p.add_argument("--offset", type=int, default=0, help="skip the first N images of the split's fixed order")
     p.add_argument("--masks", default="center,left,top,strokes")
     p.add_argument("--split", choices=("val", "test"), default="val")
+    p.add_argument("--size", type=int, help="complete the images scaled up to PX x PX (the app's case; default: "
+                                            "the model's resolution)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", help="also save the rows as JSON here (after each mask)")
     args = p.parse_args(argv)
@@ -165,7 +175,8 @@ def main(argv=None) -> int:
         if args.out:
             Path(args.out).write_text(json.dumps(rows, indent=1) + "\n")
 
-    rows = compare(model, configs, args.n, args.masks.split(","), args.split, args.offset, on_mask=saved)
+    rows = compare(model, configs, args.n, args.masks.split(","), args.split, args.offset, on_mask=saved,
+                   size=args.size)
     command = f"python -m evaluation.compare {' '.join(argv if argv is not None else sys.argv[1:])}"
     print(f"{command}  ({args.split} split)\n\n{report(rows)}")
     return 0

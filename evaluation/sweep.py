@@ -30,13 +30,13 @@ from .evaluate import GAN_PRIOR
 
 
 def sweep(model, field: str, values: list, n: int, masks: list[str], split: str = "val", offset: int = 0,
-          settings: Settings | None = None, method: str = GAN_PRIOR) -> list[dict]:
+          settings: Settings | None = None, method: str = GAN_PRIOR, size: int | None = None) -> list[dict]:
     """`evaluation.compare`'s rows, one config per value of `field` on top of `settings` (default: the
     model's own, `Settings.for_model`), each row with its `value` too."""
     base = settings or Settings.for_model(model)
     configs = {f"{v:g}": v for v in values}
     rows = compare(model, [Config(name, dataclasses.replace(base, **{field: v})) for name, v in configs.items()],
-                   n, masks, split, offset, method=method,
+                   n, masks, split, offset, method=method, size=size,
                    on_mask=lambda mask, _: print(f"  {mask}: done", file=sys.stderr, flush=True))
     for row in rows:
         row["value"] = configs[row["config"]]
@@ -59,6 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--masks", default="center,left,top,strokes")
     p.add_argument("--split", choices=("val", "test"), default="val")
     p.add_argument("--method", choices=registry.names(), default=GAN_PRIOR, help="a registered completion method")
+    p.add_argument("--size", type=int, help="complete the images scaled up to PX x PX (as compare's --size)")
     p.add_argument("--out", help="also save the rows as JSON here")
     args = p.parse_args(argv)
     kind = type(getattr(Settings(), args.field, None))
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
         return 2
     values = [kind(v) if kind is int else float(v) for v in args.values.split(",")]
     rows = sweep(model, args.field, values, args.n, args.masks.split(","), args.split, args.offset,
-                 method=args.method)
+                 method=args.method, size=args.size)
     text = report(rows, args.field)
     command = f"python -m evaluation.sweep {' '.join(argv if argv is not None else sys.argv[1:])}"
     print(f"{command}  ({args.split} split)\n\n{text}")

@@ -249,6 +249,34 @@ def test_a_sweep_pairs_every_value_on_the_same_validation_images(tmp_path, monke
     assert "lam 5 vs 0, paired over 2 image-mask pairs: psnr_hole" in text
 
 
+
+@pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_a_sweep_at_the_apps_size_completes_and_scores_scaled_up_images(tmp_path, monkeypatch):
+    from evaluation import compare
+    from evaluation import sweep as sw
+    from inpaint import methods as registry
+    from inpaint.models import DCGAN, weights_init
+
+    monkeypatch.setattr(ev, "CLASSIFIERS", tmp_path / "none")
+    torch.manual_seed(0)
+    model = DCGAN(resolution=32, channels=1, z_dim=8, ngf=4, ndf=4, dataset="fashion-mnist").apply(weights_init)
+    model.eval().requires_grad_(False)
+    engine = registry.get("gan-prior")
+    seen = []
+
+    class Spy:  # the registered method, recording what it was given
+        def run(self, model, image, hole, settings):
+            seen.append((image.size, hole.shape, settings.edge_sigma))
+            return engine.run(model, image, hole, settings)
+
+    monkeypatch.setattr(compare.registry, "get", lambda name: Spy())
+    rows = sw.sweep(model, "edge_sigma", [float("inf"), 40.0], n=1, masks=["left"],
+                    settings=ev.Settings(iterations=2, restarts=2, init_pool=1), size=96)
+    assert seen == [((96, 96), (96, 96), float("inf")), ((96, 96), (96, 96), 40.0)]
+    assert [r["value"] for r in rows] == [float("inf"), 40.0] and all(np.isfinite(r["psnr_hole"]) for r in rows)
+
+
 @pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
                     reason="Fashion-MNIST is not installed")
 def test_releases_of_a_run_are_scored_on_validation(tmp_path, capsys):
