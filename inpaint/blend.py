@@ -31,6 +31,9 @@ from .errors import InpaintError
 
 BLENDS = ("edge-aware", "poisson", "alpha", "none")
 MAX_POISSON_UNKNOWNS = 100_000  # larger holes are solved on a coarser grid (the correction is smooth)
+# edge-aware factorizes once per fill: above this many hole pixels its own part is solved on cells (README:
+# "Blending the fill": at the app's 256 px, cells of 2 px measured as good as every pixel on val, at half the time)
+MAX_EDGE_UNKNOWNS = 10_000
 # edge-aware: the membrane between neighbouring fill pixels f_p, f_q weighs exp(-|f_p - f_q|^2 / 2 EDGE_SIGMA^2)
 # (grey levels, the norm over the channels, per model pixel: see `blend_all`'s scale) + EDGE_FLOOR, so that every
 # part of the hole stays tied to the seam. Chosen on val: sigma 10 / 20 / 40 / 80 vs poisson, 80 pairs per
@@ -51,7 +54,7 @@ def region(hole: np.ndarray, mode: str = "edge-aware") -> tuple[slice, slice]:
     if not hole.any():
         return slice(0, 0), slice(0, 0)
     rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
-    margin = 2 * _coarse_factor(hole) + 1 if mode in SEAMLESS else _feather(hole) + 1
+    margin = 2 * max(_coarse_factor(hole), _edge_cell(hole)) + 1 if mode in SEAMLESS else _feather(hole) + 1
     return (slice(max(0, rows[0] - margin), rows[-1] + margin + 1),
             slice(max(0, cols[0] - margin), cols[-1] + margin + 1))
 
@@ -120,13 +123,41 @@ def poisson(original: np.ndarray, fill: np.ndarray, hole: np.ndarray, edges: flo
 
 def poisson_all(original: np.ndarray, fills: list[np.ndarray], hole: np.ndarray,
                 edges: float | None = None, sigma: float = EDGE_SIGMA) -> list[np.ndarray]:
-    """`poisson` for several fills of one hole: the linear system is built once, and factorized
-    once (plain) or once per fill (edge-aware: its weights are the fill's)."""
+    """`poisson` for several fills of one hole. The plain system is built and factorized once.
+    Edge-aware weights are the fill's, so each fill gets its own factorization: above
+    MAX_EDGE_UNKNOWNS hole pixels that one is made on cells of several pixels, as a change to
+    the plain correction (which keeps the seam exact at full resolution)."""
     if not hole.any() or hole.all():
         return [np.where(hole[..., None], f, original) for f in fills]
     factor = _coarse_factor(hole)
-    # a fill step spread over `edges` image pixels (or summed into one coarse cell) counts as one model pixel's
-    contrast = None if edges is None else max(1.0, edges / factor) / sigma
+    if edges is None:
+        return _harmonic(original, fills, hole, factor, None)
+    cell = _edge_cell(hole)
+    # a fill step spread over `edges` image pixels (or summed into one cell) counts as one model pixel's
+    contrast = max(1.0, edges / cell) / sigma
+    if cell == factor:
+        return _harmonic(original, fills, hole, factor, contrast)
+    outs = _harmonic(original, fills, hole, factor, None)
+    grid = _Grid(hole, cell)
+    for f, out in zip(fills, outs):
+        values = grid.boundary(original - f)
+        change = np.zeros_like(values)
+        change[grid.system.ys, grid.system.xs] = (grid.system.solve(values, grid.system.edge_weights(grid.means(f), contrast))
+                                                  - grid.system.solve(values))
+        out += np.where(hole[..., None], grid.up(change), 0.0)
+    return outs
+
+
+def _edge_cell(hole: np.ndarray) -> int:
+    """The cell size (pixels) the edge-aware systems are solved on: at most MAX_EDGE_UNKNOWNS cells, and
+    never finer than the plain system's grid."""
+    return max(_coarse_factor(hole), math.ceil(math.sqrt(int(hole.sum()) / MAX_EDGE_UNKNOWNS)))
+
+
+def _harmonic(original: np.ndarray, fills: list[np.ndarray], hole: np.ndarray, factor: int,
+              contrast: float | None) -> list[np.ndarray]:
+    """fill + the (edge-weighted where contrast is given) harmonic correction, each fill, solved on
+    the pixels (factor 1) or on cells of factor x factor pixels."""
     outs = []
     if factor == 1:
         system = _Laplace(hole)
@@ -136,26 +167,44 @@ def poisson_all(original: np.ndarray, fills: list[np.ndarray], hole: np.ndarray,
                                                       system.edge_weights(f, contrast))
             outs.append(out)
         return outs
-    # a coarse grid: each cell's boundary value is the mean difference over its known pixels
-    h, w = hole.shape
-    hh, ww = math.ceil(h / factor), math.ceil(w / factor)
-    pad = ((0, hh * factor - h), (0, ww * factor - w))
-    padded = np.pad(hole, pad, mode="edge")
-    hole_c = padded.reshape(hh, factor, ww, factor).all(axis=(1, 3))
-    known = ~padded
-    count = np.maximum(known.reshape(hh, factor, ww, factor).sum(axis=(1, 3)), 1)[..., None]
-    system = _Laplace(hole_c)
+    grid = _Grid(hole, factor)
     for f in fills:
-        d = np.pad(original - f, pad + ((0, 0),), mode="edge") * known[..., None]
-        corr = d.reshape(hh, factor, ww, factor, -1).sum(axis=(1, 3)) / count
-        weights = None
-        if contrast is not None:  # the edges of the fill's cell means
-            cells = np.pad(f, pad + ((0, 0),), mode="edge").reshape(hh, factor, ww, factor, -1).mean(axis=(1, 3))
-            weights = system.edge_weights(cells, contrast)
-        corr[system.ys, system.xs] = system.solve(corr, weights)
-        out = np.where(hole[..., None], f + ndimage.zoom(corr, (factor, factor, 1), order=1)[:h, :w], original)
-        outs.append(out)
+        corr = grid.boundary(original - f)
+        weights = None if contrast is None else grid.system.edge_weights(grid.means(f), contrast)
+        corr[grid.system.ys, grid.system.xs] = grid.system.solve(corr, weights)
+        outs.append(np.where(hole[..., None], f + grid.up(corr), original))
     return outs
+
+
+class _Grid:
+    """A hole on cells of factor x factor pixels (the image padded at its far edges): a cell is
+    hole where all its pixels are; a known cell's value is the mean over its known pixels."""
+
+    def __init__(self, hole: np.ndarray, factor: int):
+        self.factor, self.shape = factor, hole.shape
+        h, w = hole.shape
+        self.cells = math.ceil(h / factor), math.ceil(w / factor)
+        self.pad = ((0, self.cells[0] * factor - h), (0, self.cells[1] * factor - w))
+        self.known = ~np.pad(hole, self.pad, mode="edge")
+        self.count = np.maximum(self._sums(self.known[..., None]), 1)
+        self.system = _Laplace(self._sums(self.known[..., None])[..., 0] == 0)
+
+    def _sums(self, a: np.ndarray) -> np.ndarray:
+        hh, ww = self.cells
+        return a.reshape(hh, self.factor, ww, self.factor, -1).sum(axis=(1, 3))
+
+    def boundary(self, values: np.ndarray) -> np.ndarray:
+        """Per cell, the mean of `values` (H x W x C) over its known pixels."""
+        return self._sums(np.pad(values, self.pad + ((0, 0),), mode="edge") * self.known[..., None]) / self.count
+
+    def means(self, values: np.ndarray) -> np.ndarray:
+        """Per cell, the mean of `values` over all its pixels."""
+        return self._sums(np.pad(values, self.pad + ((0, 0),), mode="edge")) / self.factor ** 2
+
+    def up(self, cells: np.ndarray) -> np.ndarray:
+        """Cell values back on the pixels (bilinear), H x W x C."""
+        h, w = self.shape
+        return ndimage.zoom(cells, (self.factor, self.factor, 1), order=1)[:h, :w]
 
 
 class _Laplace:
@@ -202,7 +251,8 @@ class _Laplace:
         # a tiny diagonal term keeps components that touch no known pixel solvable (c = 0 there)
         matrix = sparse.csc_matrix((np.concatenate([diag + 1e-6, *data]), (np.concatenate(rows), np.concatenate(cols))),
                                    shape=(n, n))
-        return splu(matrix)
+        # symmetric positive definite: a symmetric ordering and no pivoting (~1.4x faster than the defaults)
+        return splu(matrix, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
 
     def solve(self, values: np.ndarray, weights: list[np.ndarray] | None = None) -> np.ndarray:
         """values: H x W x C, read at the known neighbours only; weights: None (unit) or

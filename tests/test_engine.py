@@ -262,6 +262,13 @@ def _figure_on_a_background(scale: int = 1):
     return original, fill, hole
 
 
+def _scaled_up(fill: np.ndarray, scale: int = 4) -> np.ndarray:
+    """A fill scaled up as the engine scales G's output: each step spread over ~`scale` pixels."""
+    h, w = fill.shape[:2]
+    return np.asarray(Image.fromarray(fill[..., 0].astype(np.float32), "F").resize((w * scale, h * scale),
+                                                                                   Image.BILINEAR))[..., None].astype(float)
+
+
 def test_edge_aware_corrects_each_region_of_the_fill_from_its_own_seam():
     original, fill, hole = _figure_on_a_background()
     error = {mode: np.abs(blend(original, fill, hole, mode) - original)[hole] for mode in ("poisson", "edge-aware")}
@@ -271,15 +278,8 @@ def test_edge_aware_corrects_each_region_of_the_fill_from_its_own_seam():
 
 
 def test_edge_aware_reads_a_scaled_up_fills_edges_per_model_pixel():
-    from PIL import Image
-
-    small_original, small_fill, small_hole = _figure_on_a_background()
     original, _, hole = _figure_on_a_background(4)
-
-    def bilinear(a):  # the fill as the engine scales it up: its step spread over ~4 pixels
-        return np.asarray(Image.fromarray(a[..., 0].astype(np.float32), "F").resize((120, 80), Image.BILINEAR))[..., None]
-
-    fill = bilinear(small_fill).astype(float)
+    fill = _scaled_up(_figure_on_a_background()[1])
     error = {s: np.abs(blend(original, fill, hole, "edge-aware", scale=s) - original)[hole].mean() for s in (1, 4)}
     assert error[4] < 2 and error[1] > 3 * error[4], error
 
@@ -292,6 +292,23 @@ def test_coarse_edge_aware_for_large_holes(monkeypatch):
     error = {mode: np.abs(b.blend(original, fill, hole, mode) - original)[hole] for mode in ("poisson", "edge-aware")}
     assert (b.blend(original, fill, hole)[~hole] == original[~hole]).all()
     assert error["edge-aware"].mean() < 2 and error["poisson"].mean() > 3 * error["edge-aware"].mean(), error
+
+
+def test_edge_aware_on_cells_above_its_limit_keeps_the_seam_and_most_of_the_gain(monkeypatch):
+    import inpaint.blend as b
+
+    original, _, hole = _figure_on_a_background(4)  # 3,200 hole pixels
+    fill = _scaled_up(_figure_on_a_background()[1])
+    exact = b.blend(original, fill, hole, scale=4).astype(float)
+    monkeypatch.setattr(b, "MAX_EDGE_UNKNOWNS", 1000)  # cells of 2 x 2: the plain correction exact, the change on cells
+    assert b._edge_cell(hole) == 2 and b._coarse_factor(hole) == 1
+    cells = b.blend(original, fill, hole, scale=4).astype(float)
+    plain = b.blend(original, fill, hole, "poisson").astype(float)
+    assert (cells[~hole] == original[~hole]).all()
+    error = {name: np.abs(out - original)[hole].mean() for name, out in (("cells", cells), ("plain", plain), ("exact", exact))}
+    assert error["exact"] < error["cells"] < 0.4 * error["plain"], error
+    seam = hole & ~ndimage.binary_erosion(hole)  # the hole's outer ring: the plain solve's, at full resolution
+    assert np.abs(cells - exact)[seam].mean() < 1.5
 
 
 @pytest.mark.parametrize("mode", ["edge-aware", "poisson", "alpha", "none"])
