@@ -101,7 +101,7 @@ def compare(model, configs: list[Config], n: int, masks: list[str], split: str =
                     with torch.no_grad():
                         row["d_score"] = float(torch.sigmoid(model.D(to_tensor(result.raw).to(device))))
                 if classifier is not None:
-                    seen = out if size is None else np.asarray(Image.fromarray(out).resize(small, Image.BOX))
+                    seen = out if size is None else np.array(Image.fromarray(out).resize(small, Image.BOX))
                     x = torch.from_numpy(seen[..., None] if seen.ndim == 2 else seen).permute(2, 0, 1)[None]
                     row["semantic"] = bool(predict(classifier, x)[1][0] == labels[idx])
                 rows.append(row)
