@@ -310,6 +310,15 @@ def test_edge_aware_on_cells_above_its_limit_keeps_the_seam_and_most_of_the_gain
     seam = hole & ~ndimage.binary_erosion(hole)  # the hole's outer ring: the plain solve's, at full resolution
     assert np.abs(cells - exact)[seam].mean() < 1.5
 
+    # a hole too large for the plain system too: its correction on cells of 4, edge-aware's change on cells of 6
+    monkeypatch.setattr(b, "MAX_POISSON_UNKNOWNS", 300)
+    monkeypatch.setattr(b, "MAX_EDGE_UNKNOWNS", 100)
+    assert (b._coarse_factor(hole), b._edge_cell(hole)) == (4, 6)
+    box = b.region(hole)
+    coarse = b.blend_all(original, [fill[box]], hole, box=box, scale=4)[0].astype(float)
+    assert (coarse[~hole] == original[~hole]).all()
+    assert np.abs(coarse - original)[hole].mean() < 0.5 * np.abs(b.blend(original, fill, hole, "poisson") - original)[hole].mean()
+
 
 @pytest.mark.parametrize("mode", ["edge-aware", "poisson", "alpha", "none"])
 def test_blending_many_fills_at_once_matches_blending_each(mode):
