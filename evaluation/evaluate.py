@@ -297,21 +297,21 @@ def markdown(summary: dict) -> str:
             lines.append(f"Semantic accuracy averaged over {', '.join(summary['semantic_masks'])} masks: {avg}.")
     if "paper_comparison" in summary:
         c = summary["paper_comparison"]
-        lines += ["", f"{c['method']} vs {c['reference']} on the same {c['n']} image-mask pairs: "
-                      f"{_difference(c, ' (standard error)')}, {c['times_faster']:.0f}× less time."]
+        lines += ["", (f"{c['method']} vs {c['reference']} on the same {c['n']} image-mask pairs: "
+                      f"{_difference(c, ' (standard error)')}, {c['times_faster']:.0f}× less time.")]
     if "blend_effect" in summary:
         c = summary["blend_effect"]
-        lines += ["", f"The blend alone ({c['method']} vs {c['reference']}, the same search) on {c['n']} image-mask "
-                      f"pairs: {_difference(c)}."]
+        lines += ["", (f"The blend alone ({c['method']} vs {c['reference']}, the same search) on {c['n']} image-mask "
+                      f"pairs: {_difference(c)}.")]
     if "edge_effect" in summary:
         c = summary["edge_effect"]
-        lines += ["", f"The edge-aware blend vs plain Poisson ({c['method']} vs {c['reference']}, the same search) on "
-                      f"{c['n']} image-mask pairs: {_difference(c)}."]
+        lines += ["", (f"The edge-aware blend vs plain Poisson ({c['method']} vs {c['reference']}, the same search) on "
+                      f"{c['n']} image-mask pairs: {_difference(c)}.")]
     if "samples" in summary:
         s = summary["samples"]
         split = s.get("split", "held-out")
-        lines += ["", f"Fréchet distance ({s['features']}) between {s['n']} samples and {s['reference']} "
-                      f"{split} images: {s['frechet']:.3f} ({s['n']} train images vs {split}: {s['frechet_train']:.3f})."]
+        lines += ["", (f"Fréchet distance ({s['features']}) between {s['n']} samples and {s['reference']} "
+                      f"{split} images: {s['frechet']:.3f} ({s['n']} train images vs {split}: {s['frechet_train']:.3f}).")]
         if s.get("histogram"):
             lines.append("Samples per class: " + ", ".join(f"{k} {v}" for k, v in s["histogram"].items()) + ".")
     return "\n".join(lines)
