@@ -183,7 +183,10 @@ def build_demo(models: dict[str, str] | None = None, examples: list[dict] | None
                             seed = gr.Number(value=DEFAULTS.seed, precision=0, minimum=0, maximum=MAX_SEED,
                                              label="Seed")
                             blend = gr.Radio(list(BLENDS), value=DEFAULTS.blend,
-                                             label="Blend the fill in with")
+                                             label="Blend the fill in with",
+                                             info="edge-aware: Poisson whose colour correction stops at the "
+                                                  "fill's own edges (default); poisson: the paper's; alpha: "
+                                                  "feathered past the hole's edge; none: pasted as it is")
                     with gr.Column(scale=1):
                         domain = gr.HTML(visible=False, elem_id="domain")  # the domain check's warning
                         with gr.Tabs():
