@@ -186,8 +186,9 @@ class _Grid:
         self.cells = math.ceil(h / factor), math.ceil(w / factor)
         self.pad = ((0, self.cells[0] * factor - h), (0, self.cells[1] * factor - w))
         self.known = ~np.pad(hole, self.pad, mode="edge")
-        self.count = np.maximum(self._sums(self.known[..., None]), 1)
-        self.system = _Laplace(self._sums(self.known[..., None])[..., 0] == 0)
+        known = self._sums(self.known[..., None])  # known pixels per cell
+        self.count = np.maximum(known, 1)
+        self.system = _Laplace(known[..., 0] == 0)
 
     def _sums(self, a: np.ndarray) -> np.ndarray:
         hh, ww = self.cells
