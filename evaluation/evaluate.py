@@ -50,6 +50,8 @@ CLASSICAL = ("telea", "navier-stokes", "mean")  # no model: OpenCV's two fills a
 NO_BLEND = f"{GAN_PRIOR}, no blend"  # the same search with its fill pasted unblended: the blend's effect
 PLAIN_POISSON = f"{GAN_PRIOR}, poisson"  # the same search's fill under plain Poisson: the edge-aware blend's effect
 REBLENDS = {NO_BLEND: "none", PLAIN_POISSON: "poisson"}  # rows that re-blend gan-prior's best fill, no second search
+# per blend of the evaluated settings, the re-blends it is measured against
+REFERENCES = {"edge-aware": (NO_BLEND, PLAIN_POISSON), "poisson": (NO_BLEND,), "alpha": (NO_BLEND,), "none": ()}
 PAPERS_IMAGES = f"{GAN_PRIOR}, paper's images"  # gan-prior on the images the paper's search ran on
 SPLITS = ("val", "test")
 SEMANTIC_MASKS = ("center", "left", "top", "strokes")  # the issue's average for the target
@@ -119,9 +121,7 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
     settings = settings or Settings.for_model(model)
     paper = replace(Settings.paper(**(paper_overrides or {})), blend=settings.blend)
     if GAN_PRIOR in methods:  # the same search under the blends the settings' one is measured against
-        methods = (*methods, *[row for row, mode in REBLENDS.items()
-                               if (mode == "none" and settings.blend != "none")
-                               or (mode == "poisson" and settings.blend == "edge-aware")])
+        methods = (*methods, *REFERENCES[settings.blend])
     rows, figures = [], {}
 
     def classify(batch):
