@@ -13,6 +13,10 @@ completed image?). The paper's search runs under the project's blend, as Yeh et 
 their results too, so "gan-prior vs paper" compares the searches; the blend's own effect is
 the "gan-prior, no blend" row (the same search, its best fill pasted as it is), and under the
 edge-aware blend the "gan-prior, poisson" row is the same fill under plain Poisson blending.
+"projection" (asked for by name, never in the default) is no method but a measure of the prior:
+G(z) fitted to the *whole* image, the hole's truth included, blended into the hole as gan-prior's
+fill is — what the generator can represent of each held-out image, which a search that sees only
+the known pixels can hardly beat; "gan-prior vs projection" is how much of that the search reaches.
 Writes results.json, results.md and a figure per mask type (original / masked / each method).
 With --samples N it also reports the Fréchet distance between N generated samples and
 the split's images in the classifier's features (and the samples' class histogram).
@@ -34,7 +38,8 @@ from tqdm import tqdm
 
 from inpaint import blend as blending
 from inpaint import methods as registry
-from inpaint.complete import Completion, Settings
+from inpaint import operators as ops
+from inpaint.complete import Completion, Settings, restore
 from inpaint.errors import InpaintError
 from inpaint.hub import load_model
 from inpaint.imageio import grid, to_tensor
@@ -53,13 +58,18 @@ REBLENDS = {NO_BLEND: "none", PLAIN_POISSON: "poisson"}  # rows that re-blend ga
 # per blend of the evaluated settings, the re-blends it is measured against
 REFERENCES = {"edge-aware": (NO_BLEND, PLAIN_POISSON), "poisson": (NO_BLEND,), "alpha": (NO_BLEND,), "none": ()}
 PAPERS_IMAGES = f"{GAN_PRIOR}, paper's images"  # gan-prior on the images the paper's search ran on
+# not a method: G(z) fitted to the whole image (the hole included), blended like gan-prior's fill: the prior's reach.
+# Searched by `restore` with A = identity (Noise(0)): 32 restarts from the best of 512 prior draws, up to 200 steps
+PROJECTION = "projection"
+PROJECTING = Settings(iterations=200)
+ORACLES = (PROJECTION,)  # rows that see the hole's truth: only when asked for by name
 SPLITS = ("val", "test")
 SEMANTIC_MASKS = ("center", "left", "top", "strokes")  # the issue's average for the target
 
 
 def method_names() -> tuple[str, ...]:
     """Every --methods value, and the default: the engine's registered methods, then the evaluation's own."""
-    return (*registry.names(), PAPER, *CLASSICAL)
+    return (*registry.names(), PAPER, *CLASSICAL, *ORACLES)
 
 
 def check_methods(methods) -> tuple[str, ...]:
@@ -95,8 +105,23 @@ def reblended(completion: Completion, image: np.ndarray, hole: np.ndarray, mode:
     """The completion's best fill blended into the hole under another blend `mode` ("none":
     pasted as it is), for an image at the model's resolution (uint8 H x W or H x W x C): the
     same search, no second run."""
-    fill = np.asarray(completion.raw, dtype=np.float64).reshape(*image.shape[:2], -1)
-    return blending.blend(image.reshape(fill.shape[0], fill.shape[1], -1), fill, hole, mode).reshape(image.shape)
+    return blended(np.asarray(completion.raw), image, hole, mode)
+
+
+def blended(fill: np.ndarray, image: np.ndarray, hole: np.ndarray, mode: str,
+            sigma: float = blending.EDGE_SIGMA) -> np.ndarray:
+    """A fill at the model's resolution (uint8, the image's shape) blended into the image's hole."""
+    fill = np.asarray(fill, dtype=np.float64).reshape(*image.shape[:2], -1)
+    return blending.blend(image.reshape(fill.shape[0], fill.shape[1], -1), fill, hole, mode,
+                          sigma=sigma).reshape(image.shape)
+
+
+def projection(model, image: np.ndarray, seed: int = 0) -> np.ndarray:
+    """G(z) fitted to the whole `image` (uint8 at the model's resolution, its hole's truth included),
+    in the image's shape: what the prior can represent of it (`PROJECTING`'s search, by `restore`
+    with nothing degraded). No hole is involved, so one projection serves every mask."""
+    done = restore(model, Image.fromarray(image), ops.Noise(0.0), replace(PROJECTING, seed=seed))
+    return np.asarray(done.raw).reshape(image.shape)
 
 
 def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, ...] | None = None,
@@ -111,7 +136,8 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
     methods = check_methods(methods or [m for m in method_names()  # by default, what this model can run
-                                         if m not in registry.names() or registry.get(m).available(model)])
+                                         if m not in ORACLES and (m not in registry.names()
+                                                                  or registry.get(m).available(model))])
     dataset = model.config["dataset"]
     images, labels, clf_folder = heldout(dataset, split)
     pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
@@ -123,6 +149,7 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
     if GAN_PRIOR in methods:  # the same search under the blends the settings' one is measured against
         methods = (*methods, *REFERENCES[settings.blend])
     rows, figures = [], {}
+    projected: dict[int, tuple[np.ndarray, float]] = {}  # image index -> (its projection, seconds): one for all masks
 
     def classify(batch):
         return predict(classifier, torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2))[1]
@@ -146,11 +173,15 @@ def evaluate(model, n: int, masks: list[str], paper_n: int, methods: tuple[str, 
                 t = time.perf_counter()
                 if method in CLASSICAL:
                     filled = classical_fill(arr, hole, method)
+                elif method == PROJECTION:
+                    if i not in projected:
+                        projected[i] = projection(model, arr, seed=i), time.perf_counter() - t
+                    filled = blended(projected[i][0], arr, hole, settings.blend, settings.edge_sigma)
                 else:  # a registered method, or the paper's settings of the gan-prior one
                     registered, s = (GAN_PRIOR, paper) if method == PAPER else (method, settings)
                     done = registry.get(registered).run(model, Image.fromarray(arr), hole, replace(s, seed=i))
                     filled = np.asarray(done.image)
-                seconds = time.perf_counter() - t
+                seconds = time.perf_counter() - t if method != PROJECTION else projected[i][1]  # its search's, every mask
                 found = [(method, filled)]
                 if method == GAN_PRIOR:  # the same search: the re-blends' seconds are gan-prior's
                     found += [(row, reblended(done, arr, hole, REBLENDS[row])) for row in methods if row in REBLENDS]
@@ -212,6 +243,9 @@ def summarize(rows, masks, methods, clean) -> dict:
     edge_effect = paired(rows, GAN_PRIOR, PLAIN_POISSON)
     if edge_effect is not None:
         result["edge_effect"] = edge_effect
+    reach = paired(rows, GAN_PRIOR, PROJECTION)
+    if reach is not None:
+        result["projection_gap"] = reach
     sem = [m for m in SEMANTIC_MASKS if m in table]
     if clean is not None and sem:
         result["semantic_average"] = {
@@ -307,6 +341,11 @@ def markdown(summary: dict) -> str:
         c = summary["edge_effect"]
         lines += ["", (f"The edge-aware blend vs plain Poisson ({c['method']} vs {c['reference']}, the same search) on "
                       f"{c['n']} image-mask pairs: {_difference(c)}.")]
+    if "projection_gap" in summary:
+        c = summary["projection_gap"]
+        lines += ["", (f"The search against the prior's reach ({c['method']} vs {c['reference']}: G(z) fitted to the "
+                      f"whole image, the hole's truth included, under the same blend) on {c['n']} image-mask pairs: "
+                      f"{_difference(c)}.")]
     if "samples" in summary:
         s = summary["samples"]
         split = s.get("split", "held-out")

@@ -137,7 +137,7 @@ def test_every_registered_method_is_a_row_run_through_the_registry(monkeypatch, 
         return SimpleNamespace(image=Image.fromarray(filled))
 
     monkeypatch.setitem(registry.METHODS, "flat-grey", registry.Method("flat-grey", "Grey", "Paints grey.", flat_grey))
-    assert ev.method_names() == (*registry.names(), "paper", "telea", "navier-stokes", "mean")
+    assert ev.method_names() == (*registry.names(), "paper", "telea", "navier-stokes", "mean", "projection")
     assert "flat-grey" in ev.method_names() and "gan-prior" in ev.method_names()
     images = torch.randint(0, 256, (3, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     monkeypatch.setattr(ev, "heldout", lambda dataset, split: (images, None, None))
@@ -173,6 +173,36 @@ def test_reblended_is_that_blend_of_the_same_search(tiny_checkpoints, name):
         # the engine blends G's float output, the re-blend its 8-bit raw: a grey level apart at most
         assert np.abs(got.astype(int) - np.asarray(other.image)).max() <= (0 if mode == "none" else 1)
     assert not np.array_equal(ev.reblended(edges, arr, hole, "none"), np.asarray(edges.image))
+
+
+def test_projection_is_the_prior_fitted_to_the_whole_image_once_for_every_mask(rgb, monkeypatch, tmp_path):
+    """The "projection" row (asked for by name only) sees the hole's truth: on images the prior drew
+    itself it comes back close to them, far closer than on noise, and one search per image serves
+    every mask (the same fit, its time on each)."""
+    own = ((rgb.generate(2, seed=3) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    noise = torch.randint(0, 256, own.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    arr = own[0].permute(1, 2, 0).numpy()
+    assert psnr(arr, ev.projection(rgb, arr, seed=0)) > 30
+    assert psnr(arr, ev.projection(rgb, arr, seed=0)) > psnr(noise[0].permute(1, 2, 0).numpy(),
+                                                              ev.projection(rgb, noise[0].permute(1, 2, 0).numpy())) + 15
+    monkeypatch.setattr(ev, "heldout", lambda dataset, split: (own, None, None))
+    searched = []
+    monkeypatch.setattr(ev, "projection", lambda model, image, seed=0: searched.append(seed) or image.copy())
+    settings = ev.Settings(iterations=3, restarts=2)
+    summary = ev.evaluate(rgb, n=2, masks=["center", "left"], paper_n=0, methods=("gan-prior", "projection"),
+                          settings=settings, out=tmp_path)
+    assert sorted(searched) == [0, 1]  # one projection per image, not per mask
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    fitted = [r for r in rows if r["method"] == "projection"]
+    assert len(fitted) == 4 and all(r["psnr_hole"] > 40 for r in fitted)  # the truth itself, blended into the hole
+    by = {(r["mask"], r["index"]): r["seconds"] for r in fitted}
+    assert by["center", 0] == by["left", 0] and by["center", 1] == by["left", 1]
+    assert summary["projection_gap"]["reference"] == "projection" and summary["projection_gap"]["n"] == 4
+    assert summary["projection_gap"]["psnr_hole_difference"] < 0
+    assert "The search against the prior's reach (gan-prior vs projection" in (tmp_path / "results.md").read_text()
+    # never in the default list: it is not a method a user can run
+    assert "projection" in ev.method_names() and "projection" not in ev.evaluate(
+        rgb, n=1, masks=["center"], paper_n=0, settings=settings)["table"]["center"]
 
 
 def test_paired_comparison_by_hand():
