@@ -260,6 +260,33 @@ def test_emoji_renderers_give_white_backed_rgb():
             assert arr.std() > 20           # and a glyph on it
 
 
+def test_the_gpu_session_script_trains_fits_e_and_packs_each_release(image_folder, tmp_path):
+    """train/gpu_session.sh's one call (here on the CPU): every run at once, then its encoder, each
+    release back as one tar under $OUT; a run that fails sends its log back instead."""
+    import tarfile
+
+    out, work = tmp_path / "out", tmp_path / "work"
+    tiny = f"tiny|folder:{image_folder}|--resolution 16 --ngf 4 --ndf 4 --z-dim 8 --batch-size 8"
+    broken = f"broken|folder:{image_folder}|--resolution 16 --batch-size 8 --init-from {tmp_path / 'nowhere'}"
+    env = {**os.environ, "DEVICE": "cpu", "PYTHON": sys.executable, "OUT": str(out), "WORK": str(work),
+           "CARRIED": str(tmp_path),  # no wheels or data packed: the image folder is the data
+           "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(["bash", str(ROOT / "train" / "gpu_session.sh"), "run", "0.05", "0.05", tiny, broken],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "run broken failed" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["broken.log", "tiny.tar"]
+    assert "nowhere" in (out / "broken.log").read_text()
+    back = tmp_path / "back"
+    with tarfile.open(out / "tiny.tar") as tar:
+        tar.extractall(back, filter="data")
+    release = back / "tiny" / "release"
+    assert {"model.safetensors", "samples.png", "train.log", "encoder.log"} <= {p.name for p in release.iterdir()}
+    model = inpaint.load_model(release)
+    assert model.encoder is not None and model.generate(1).shape == (1, 3, 16, 16)
+    assert "--max-minutes 0.05" in (release / "README.md").read_text()
+
+
 def test_torchrun_two_cpu_processes_gloo(tmp_path):
     """Two gloo ranks (tests/ddp_worker.py): the same parameters after the steps, different images."""
     import socket
