@@ -245,6 +245,20 @@ def test_emoji_faces_are_a_subset_of_each_split():
         assert torch.equal(data.load_images("emoji-faces", split), images)
 
 
+def test_the_emoji_render_cache_is_read_without_the_noto_font(tmp_path, monkeypatch):
+    """A machine without the Noto font (a lent GPU) that was given the cache of all three sets reads
+    that cache, as it is, instead of rendering two sets anew (which needs the emoji packages)."""
+    monkeypatch.setenv("GAN_INPAINT_CACHE", str(tmp_path))
+    monkeypatch.setattr(data, "NOTO_EMOJI_FONT", tmp_path / "no-such-font.ttf")
+    seqs = [s for s in ("1F600", "1F603", "1F604", "1F601", "1F606", "1F605", "1F923", "1F602")
+            if data.emoji_split(s) == "train"][:2]
+    names = [f"{kind}:{seq}" for kind in ("twemoji", "openmoji", "noto") for seq in seqs]
+    images = torch.arange(len(names), dtype=torch.uint8)[:, None, None, None].expand(-1, 3, 4, 4).contiguous()
+    torch.save((images, names), tmp_path / "emoji-twemoji+openmoji+noto-all-4.pt")
+    got, got_names = data.emoji("train", resolution=4)
+    assert got_names == names and torch.equal(got, images)
+
+
 def test_emoji_renderers_give_white_backed_rgb():
     seqs = ["1F600", "1F44B-1F3FB"]
     for name, source in data.EMOJI_SETS.items():
