@@ -295,13 +295,12 @@ def _fluent(seqs, resolution):
 
 
 EXTRA_STYLES = {"fluent": _fluent}
+EXTRA_LICENCES = {"fluent": "Fluent Emoji by Microsoft Corporation, MIT (npm @lobehub/fluent-emoji-flat)"}
 
 
 def styles(text: str) -> tuple[str, ...]:
     """The command line's --extra-styles "fluent,..." as a tuple (empty: none)."""
     return tuple(name.strip() for name in text.split(",") if name.strip())
-
-EXTRA_LICENCES = {"fluent": "Fluent Emoji by Microsoft Corporation, MIT (npm @lobehub/fluent-emoji-flat)"}
 
 
 def _render(sets: dict, resolution: int) -> tuple[torch.Tensor, list[str]]:
