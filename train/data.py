@@ -279,7 +279,7 @@ def fluent_dir() -> Path:
 def _fluent(seqs, resolution):
     folder = fluent_dir() / "assets"
     if not folder.is_dir():
-        tgz = "lobehub-fluent-emoji-flat-1.1.0.tgz"
+        tgz = FLUENT_PACKAGE.lstrip("@").replace("/", "-").replace("@", "-") + ".tgz"  # what npm pack writes
         raise DataError(f"the Fluent Emoji files are not in {folder.parent}: `npm pack {FLUENT_PACKAGE} && "
                         f"mkdir -p {folder.parent} && tar -xzf {tgz} -C {folder.parent} --strip-components 1` "
                         "(or set FLUENT_EMOJI_DIR), and `pip install resvg-py`")

@@ -46,7 +46,8 @@ pack() {
     fi
     local caches=("$EMOJI_CACHE")
     if [ -f "$cache/$FLUENT_CACHE" ] || [ -d "$("$py" -c "from train.data import fluent_dir; print(fluent_dir())")" ]; then
-        "$py" -c "from train.data import load_images; load_images('emoji', 'train', 64, ('fluent',))"
+        [ -f "$cache/$FLUENT_CACHE" ] ||
+            "$py" -c "from train.data import load_images; load_images('emoji', 'train', 64, ('fluent',))"
         caches+=("$FLUENT_CACHE")
     else
         echo "no Fluent Emoji files here: --extra-styles fluent will not work there (see train/data.py)"
