@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -332,6 +333,61 @@ def test_releases_of_a_run_are_scored_on_validation(tmp_path, capsys):
     assert f"| {best['step']} | {best['frechet']:.3f} (best) |" in printed
     assert releases.main([str(tmp_path / "empty")]) == 2
     assert "no releases" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
+                    reason="Fashion-MNIST is not installed")
+def test_releases_are_scored_by_their_completions_paired_with_a_reference(tmp_path, capsys, monkeypatch):
+    """--completions fills the same val images under the same holes with every release and with
+    --against's model (all by the cold search), keeps each evaluation, and pairs each release with
+    the reference; --steps picks releases; bad options are one-line errors."""
+    from evaluation import releases, versus
+    from inpaint.models import DCGAN, weights_init
+    from train.export import export
+
+    monkeypatch.setattr(releases, "Settings", lambda: ev.Settings(iterations=3, restarts=2, init_pool=1))  # quick
+    run = tmp_path / "run"
+    for step, seed in ((1000, 0), (2000, 1), (3000, 2)):
+        torch.manual_seed(seed)
+        model = DCGAN(resolution=32, channels=1, z_dim=8, ngf=4, ndf=4, dataset="fashion-mnist")
+        model.apply(weights_init)
+        export(model, (run / "releases" / f"{step:06d}") if step < 3000 else tmp_path / "shipped")
+    out = tmp_path / "scores.json"
+    assert releases.main([str(run), "--samples", "0", "--completions", "2", "--masks", "center,left",
+                          "--against", str(tmp_path / "shipped"), "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [r["step"] for r in rows] == [None, 1000, 2000] and rows[0]["run"] == "reference"
+    assert all("frechet" not in r for r in rows)  # --samples 0 skips it
+    folders = [Path(r["completions"]["folder"]) for r in rows]
+    assert folders == [run / "evaluations" / "val-n2" / name for name in ("reference", "001000", "002000")]
+    for folder in folders:  # every model by the cold search, on the same val images and holes
+        saved = json.loads((folder / "results.json").read_text())
+        assert saved["summary"]["split"] == "val" and saved["summary"]["settings"]["gan-prior"]["warm_start"] == 0
+        assert {(r["mask"], r["index"]) for r in saved["rows"]} == {(m, i) for m in ("center", "left") for i in (0, 1)}
+    ref = json.loads((folders[0] / "results.json").read_text())["rows"]
+    for row, folder in zip(rows[1:], folders[1:]):
+        mine = json.loads((folder / "results.json").read_text())["rows"]
+        got = row["completions"]["versus_reference"]
+        assert got["n"] == 4 and got == versus.versus(ref, mine)
+        assert row["completions"]["psnr_hole"] == pytest.approx(
+            np.mean([r["psnr_hole"] for r in mine if r["method"] == "gan-prior"]))
+    best = max(rows[1:], key=lambda r: r["completions"]["psnr_hole"])
+    printed = capsys.readouterr().out
+    assert f"| {best['step']} | {best['completions']['psnr_hole']:.2f} |" in printed
+    assert "(best)" in printed.split(f"| {best['step']} |")[1].splitlines()[0]
+    assert f"| reference: {tmp_path / 'shipped'} |" in printed
+
+    assert releases.main([str(run), "--samples", "0", "--completions", "1", "--masks", "center",
+                          "--steps", "2000", "--out", str(out)]) == 0
+    assert [r["step"] for r in json.loads(out.read_text())] == [2000]
+    capsys.readouterr()
+    assert releases.main([str(run), "--steps", "5000"]) == 2
+    assert "at steps 5000" in capsys.readouterr().err
+    assert releases.main([str(run), "--against", str(tmp_path / "shipped")]) == 2
+    assert "--completions" in capsys.readouterr().err
+    assert releases.main([str(run), "--completions", "1", "--masks", "centre"]) == 2
+    assert "mask presets" in capsys.readouterr().err
+    assert releases.main([str(run), "--samples", "0"]) == 2
 
 
 @pytest.mark.skipif(not (data.FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists(),
