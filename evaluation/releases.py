@@ -130,8 +130,8 @@ def table(rows: list[dict]) -> str:
                      f"score {first['frechet_train']:.3f} (the floor).")
     if done:
         notes.append(f"Completions: the first {done['n'] // len(done['masks'])} {rows[0]['split']} images × "
-                     f"{', '.join(done['masks'])}, the cold search (no encoder) for every model; each evaluation "
-                     f"is kept beside {Path(done['folder']).parent}/ (figures, rows for `python -m evaluation.versus`).")
+                     f"{', '.join(done['masks'])}, the cold search (no encoder) for every model; the evaluations "
+                     f"(figures, rows for `python -m evaluation.versus`) are kept in {Path(done['folder']).parent}/.")
     return "\n".join(lines) + ("\n\n" + " ".join(notes) if notes else "")
 
 
