@@ -54,7 +54,7 @@ def releases(run: Path, steps: set[int] | None = None) -> list[Path]:
 def completions(model, n: int, masks, split: str, out: Path) -> list[dict]:
     """The per-(mask, image) rows of the cold gan-prior search on the first n images of `split`,
     its `python -m evaluation` report written to `out`."""
-    model.encoder = None  # the cold search for every model (Settings(): warm_start 0): releases have no encoder yet
+    # Settings(): warm_start 0, so a model's encoder, where it has one, is not used: releases have none yet
     evaluate(model, n, list(masks), paper_n=0, methods=(GAN_PRIOR,), out=out, settings=Settings(), split=split)
     return [r for r in json.loads((out / "results.json").read_text())["rows"] if r["method"] == GAN_PRIOR]
 
@@ -64,15 +64,17 @@ def score(runs: list[Path], samples: int, split: str = "val", n_completions: int
     """One row per release (and one for `against`, run "reference", when given)."""
     todo = [(run, rel) for run in runs for rel in releases(run, steps)]
     eval_dir = eval_dir or runs[0] / "evaluations" / f"{split}-n{n_completions}"
-    reference = None
+
+    def scored(model, folder: Path) -> tuple[list[dict], dict]:
+        mine = completions(model, n_completions, masks, split, folder)
+        return mine, {"n": len(mine), "masks": list(masks), "folder": str(folder),
+                      "psnr_hole": sum(r["psnr_hole"] for r in mine) / len(mine)}
+
+    ref_rows, rows = None, []
     if against is not None and n_completions:
         print(f"scoring {against} the same way (its encoder set aside)", file=sys.stderr)
-        ref_rows = completions(load_model(against, device="cpu"), n_completions, masks, split, eval_dir / "reference")
-        reference = {"run": "reference", "step": None, "release": str(against), "split": split,
-                     "completions": {"n": len(ref_rows), "masks": list(masks),
-                                     "psnr_hole": sum(r["psnr_hole"] for r in ref_rows) / len(ref_rows),
-                                     "folder": str(eval_dir / "reference")}}
-    rows = [reference] if reference else []
+        ref_rows, summary = scored(load_model(against, device="cpu"), eval_dir / "reference")
+        rows.append({"run": "reference", "step": None, "release": str(against), "split": split, "completions": summary})
     for run, rel in tqdm(todo, desc="releases", unit="release", file=sys.stderr):
         model = load_model(rel, device="cpu")
         row = {"run": str(run), "step": int(rel.name), "release": str(rel), "split": split}
@@ -82,13 +84,9 @@ def score(runs: list[Path], samples: int, split: str = "val", n_completions: int
                 raise SystemExit(f"error: no evaluation classifier for the dataset {model.config['dataset']!r}")
             row.update(frechet=quality["frechet"], frechet_train=quality["frechet_train"], samples=samples)
         if n_completions:
-            folder = eval_dir / (rel.name if len(runs) == 1 else f"{run.name}-{rel.name}")
-            mine = completions(model, n_completions, masks, split, folder)
-            row["completions"] = {"n": len(mine), "masks": list(masks), "folder": str(folder),
-                                  "psnr_hole": sum(r["psnr_hole"] for r in mine) / len(mine)}
-            if reference is not None:
-                ref = json.loads((Path(reference["completions"]["folder"]) / "results.json").read_text())["rows"]
-                row["completions"]["versus_reference"] = versus(ref, mine)
+            mine, row["completions"] = scored(model, eval_dir / (rel.name if len(runs) == 1 else f"{run.name}-{rel.name}"))
+            if ref_rows is not None:
+                row["completions"]["versus_reference"] = versus(ref_rows, mine)
         rows.append(row)
     return rows
 
